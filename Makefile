@@ -1,0 +1,39 @@
+# Two entry points: `make run` (install + start the dashboard) and `make test` (install + test).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+PORT ?= 8501
+
+.PHONY: run test install browser demo bench-quality bench-speed
+
+install: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+# Debian's Chromium for the real-browser test (Playwright's own download is not available).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+run: $(STAMP)
+	$(PY) -m streamlit run dashboard.py --server.port $(PORT)
+
+test: $(STAMP) browser
+	$(PY) -m pytest
+
+demo: $(STAMP)
+	$(PY) -m core demo-data demo.csv --rows 5000
+
+bench-quality: $(STAMP)
+	$(PY) bench/quality.py
+
+bench-speed: $(STAMP)
+	$(PY) bench/speed.py

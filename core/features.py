@@ -1,0 +1,627 @@
+"""Feature sets: turning log rows into numbers the autoencoder reconstructs.
+
+Two preprocessors, both scikit-learn transformers saved with joblib:
+
+``SeedFeatures`` — the report's recipe, kept faithful for comparison: UUID dropped;
+Recipient, Sender and Subject label-encoded with one encoder per column; Time Processed as
+Unix seconds; StandardScaler.
+
+``EmailFeatures`` — the default. Features that mean something for mail in any organisation:
+how rare the sender, its domain, the recipients, their domains and the sender→recipient
+pairs are; look-alikes of familiar domains; number of recipients and how many are external;
+the subject's shape and how rare its words are; hour and weekday as cycles; the sender's
+usual hours; bursts and fan-out of one sender within a few minutes. It is the default
+because the seed recipe's absolute Unix time makes every new day look anomalous when a
+model trained on last month scores today, and its label codes are arbitrary integers whose
+distances mean nothing.
+
+Rarity is counted *leave-one-out* on the training rows (``fit_transform`` does not count a
+row's own occurrence), so a sender seen once in training looks exactly as "new" there as an
+unseen sender does when new mail is scored — the same trick scikit-learn's TargetEncoder uses
+with cross fitting. Burst and fan-out features are counted within the file being processed,
+in fixed time windows, so they mean the same on a month of training mail and on one day.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.preprocessing import OrdinalEncoder, StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from core.errors import DataError
+from core.schema import RECIPIENT, SENDER, SUBJECT, TIME
+
+FEATURE_SETS = ("email", "seed")
+DEFAULT_FEATURE_SET = "email"
+UNSEEN_CODE = -1  # reserved label code for values never seen in training
+
+_ADDRESS = re.compile(r"[^\s<>\"',;:()\[\]]+@[^\s<>\"',;:()\[\]]+")
+_REPLY_PREFIX = re.compile(r"^\s*(?:re|fw|fwd|aw|wg|tr|sv|vs|antw)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
+_TOKEN = re.compile(r"[^\W_]{2,}")
+_NEW_VALUE_FIELDS = (SENDER, RECIPIENT, SUBJECT)
+
+# Columns add_context() writes: within-file behaviour, computed once over the whole file.
+_CONTEXT_COLUMNS = {"burst_5min": "context:burst_5min", "fanout_1h": "context:fanout_1h"}
+# Window sizes for behaviour within the file (seconds).
+BURST_WINDOW = 5 * 60
+FANOUT_WINDOW = 60 * 60
+
+
+def make_preprocessor(feature_set: str, **params):
+    """A fresh, unfitted preprocessor for ``"email"`` (default) or ``"seed"``."""
+    if feature_set == "email":
+        return EmailFeatures(**params)
+    if feature_set == "seed":
+        return SeedFeatures(**params)
+    raise DataError(f"Unknown feature set {feature_set!r}: expected one of {', '.join(FEATURE_SETS)}.")
+
+
+# --------------------------------------------------------------------------- parsing helpers
+
+
+def sender_addresses(senders: pd.Series) -> pd.Series:
+    """The sender's e-mail address, lower case ("" when the field holds none)."""
+    found = senders.astype(str).str.extract(_ADDRESS.pattern.join("()"), expand=False)
+    return found.fillna("").str.lower().str.rstrip(".>")
+
+
+def recipient_lists(recipients: pd.Series) -> pd.Series:
+    """Each row's recipient addresses (``;`` or ``,`` separated), lower case."""
+    return recipients.astype(str).str.lower().str.findall(_ADDRESS)
+
+
+def domain_of(addresses: pd.Series) -> pd.Series:
+    """The part after the last ``@`` ("" for no address)."""
+    return addresses.str.rsplit("@", n=1).str[-1].where(addresses.str.contains("@"), "").str.strip(".>")
+
+
+def normalized_subject(subjects: pd.Series) -> pd.Series:
+    """Subject without reply/forward prefixes, case and surrounding space."""
+    text = subjects.astype(str)
+    for _ in range(3):  # "Re: Fwd: Re:" chains
+        text = text.str.replace(_REPLY_PREFIX, "", regex=True)
+    return text.str.strip().str.lower()
+
+
+def _exploded_recipients(frame: pd.DataFrame) -> pd.DataFrame:
+    """Long table (row, address, domain): one line per recipient; rows with none get ""."""
+    lists = recipient_lists(frame[RECIPIENT])
+    long = lists.explode()
+    long = long.fillna("").rename("address").to_frame()
+    long["row"] = np.repeat(np.arange(len(frame)), lists.str.len().clip(lower=1).to_numpy())
+    long["domain"] = domain_of(long["address"])
+    return long.reset_index(drop=True)
+
+
+def _counts_in(values: pd.Series, table: pd.Series) -> np.ndarray:
+    """How often each value occurs in the learned count table (0 for unseen)."""
+    return values.map(table).fillna(0).to_numpy(dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- seed recipe
+
+
+class SeedFeatures(TransformerMixin, BaseEstimator):
+    """The report's recipe: one ordinal encoder per text column, Unix time, StandardScaler.
+
+    Learned attributes: ``encoders_`` (dict column -> fitted ``OrdinalEncoder``), ``scaler_``,
+    ``time_range_`` (first and last training time, for explanations).
+    Values never seen in training get the reserved code ``-1``.
+    """
+
+    feature_fields_ = (RECIPIENT, SENDER, SUBJECT, TIME)
+    feature_sources_ = ("recipient_code", "sender_code", "subject_code", "unix_time")
+    feature_names_out_ = feature_sources_
+
+    def add_context(self, X: pd.DataFrame) -> pd.DataFrame:
+        """No within-file context in the seed recipe."""
+        return X
+
+    def fit(self, X: pd.DataFrame, y=None):
+        self.encoders_ = {
+            column: OrdinalEncoder(
+                handle_unknown="use_encoded_value", unknown_value=UNSEEN_CODE, dtype=np.float64
+            ).fit(X[[column]].astype(str))
+            for column in (RECIPIENT, SENDER, SUBJECT)
+        }
+        unix = _unix_seconds(X[TIME])
+        self.time_range_ = (float(unix.min()), float(unix.max()))
+        self.scaler_ = StandardScaler().fit(self._encode(X))
+        return self
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "scaler_")
+        return self.scaler_.transform(self._encode(X)).astype(np.float32)
+
+    def _encode(self, X: pd.DataFrame) -> np.ndarray:
+        codes = [self.encoders_[c].transform(X[[c]].astype(str))[:, 0] for c in (RECIPIENT, SENDER, SUBJECT)]
+        return np.column_stack([*codes, _unix_seconds(X[TIME])])
+
+    def get_feature_names_out(self, input_features=None):
+        return np.array(self.feature_names_out_, dtype=object)
+
+    def describe(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Readable per-row values behind each feature (used for explanations)."""
+        check_is_fitted(self, "scaler_")
+        codes = self._encode(X)
+        new = codes[:, :3] == UNSEEN_CODE
+        unix = codes[:, 3]
+        return pd.DataFrame(
+            {
+                "recipient_code": new[:, 0],
+                "sender_code": new[:, 1],
+                "subject_code": new[:, 2],
+                "unix_time": (unix < self.time_range_[0]) | (unix > self.time_range_[1]),
+            },
+            index=X.index,
+        )
+
+    def new_values(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Per field: True where the value never occurred in training."""
+        d = self.describe(X)
+        return pd.DataFrame(
+            {SENDER: d["sender_code"], RECIPIENT: d["recipient_code"], SUBJECT: d["subject_code"]},
+            index=X.index,
+        )
+
+    def reasons(self, feature: str, described: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
+        """Short reasons for rows whose top feature is ``feature`` (vectorized)."""
+        is_new = described[feature].to_numpy(bool)
+        if feature == "unix_time":
+            when = frame[TIME].dt.strftime("%Y-%m-%d %H:%M UTC")
+            return pd.Series(
+                np.where(is_new, "sent " + when + ", outside the training period", "sent " + when + ", unusual time"),
+                index=frame.index, dtype=object,
+            )
+        what = feature.split("_")[0]
+        return pd.Series(
+            np.where(is_new, f"{what} never seen in training", f"{what} unusual for the model"),
+            index=frame.index, dtype=object,
+        )
+
+
+def _unix_seconds(times: pd.Series) -> np.ndarray:
+    return times.astype("datetime64[us, UTC]").astype("int64").to_numpy() / 1e6
+
+
+# --------------------------------------------------------------------------- email features
+
+# name -> (field, how it enters the model). Kinds: "count" -> log1p, "ratio" as is,
+# "hour"/"weekday" -> sine and cosine so 23:00 sits next to 00:00.
+_EMAIL_FEATURES: dict[str, tuple[str, str]] = {
+    "sender_count": (SENDER, "count"),
+    "sender_domain_count": (SENDER, "count"),
+    "sender_domain_lookalike": (SENDER, "ratio"),
+    "sender_internal": (SENDER, "ratio"),
+    "sender_name_mismatch": (SENDER, "ratio"),
+    "sender_local_digits": (SENDER, "ratio"),
+    "recipient_n": (RECIPIENT, "count"),
+    "recipient_count": (RECIPIENT, "count"),
+    "recipient_domain_count": (RECIPIENT, "count"),
+    "recipient_external_share": (RECIPIENT, "ratio"),
+    "pair_count": (RECIPIENT, "count"),
+    "sender_to_domain_count": (RECIPIENT, "count"),
+    "fanout_1h": (RECIPIENT, "count"),
+    "subject_length": (SUBJECT, "count"),
+    "subject_caps": (SUBJECT, "ratio"),
+    "subject_digits": (SUBJECT, "ratio"),
+    "subject_non_ascii": (SUBJECT, "ratio"),
+    "subject_marks": (SUBJECT, "count"),
+    "subject_reply": (SUBJECT, "ratio"),
+    "subject_count": (SUBJECT, "count"),
+    "subject_word_rarity": (SUBJECT, "ratio"),
+    "hour": (TIME, "hour"),
+    "weekday": (TIME, "weekday"),
+    "sender_hour_share": (TIME, "ratio"),
+    "burst_5min": (TIME, "count"),
+}
+
+
+class EmailFeatures(TransformerMixin, BaseEstimator):
+    """Mail-aware features, standardized. See the module docstring for what and why.
+
+    Parameters
+    ----------
+    internal_domains : tuple of str, default=()
+        The organisation's own domains. Empty: learned in ``fit`` as the domains that both
+        send and receive at least ``internal_min_share`` of the training mail.
+    internal_min_share : float, default=0.01
+    lookalike_max_edits : int, default=2
+        A sender domain within this many edits of a familiar training domain (but not equal
+        to it, and itself rare) is a look-alike.
+    clip : float, default=10.0
+        Standardized values are clipped to ``[-clip, clip]`` so one extreme field can't
+        swamp the reconstruction error of a whole batch.
+
+    Learned attributes
+    ------------------
+    counts_ : dict of pandas.Series — training frequencies (senders, domains, pairs, subjects, words)
+    internal_domains_ : frozenset
+    familiar_domains_ : numpy array of the frequent domains look-alikes are measured against
+    n_train_ : int
+    scaler_ : StandardScaler
+    feature_names_out_, feature_fields_, feature_sources_ : per model column
+    """
+
+    def __init__(
+        self,
+        *,
+        internal_domains: tuple[str, ...] = (),
+        internal_min_share: float = 0.01,
+        lookalike_max_edits: int = 2,
+        clip: float = 10.0,
+    ):
+        self.internal_domains = internal_domains
+        self.internal_min_share = internal_min_share
+        self.lookalike_max_edits = lookalike_max_edits
+        self.clip = clip
+
+    # -- fitting ------------------------------------------------------------------------
+
+    def fit(self, X: pd.DataFrame, y=None):
+        self.fit_transform(X)
+        return self
+
+    def fit_transform(self, X: pd.DataFrame, y=None) -> np.ndarray:
+        """Learn frequencies and scaling; the rows' own occurrences are left out of their counts."""
+        parsed = self._parse(X)
+        self._learn_counts(parsed)
+        raw = self._raw_features(parsed, leave_one_out=True)
+        model_inputs = self._model_inputs(raw)
+        self.scaler_ = StandardScaler().fit(model_inputs.to_numpy(np.float64))
+        # Constant features (e.g. no look-alikes in training) must still register when they
+        # appear later; scale them by 1 rather than letting sklearn's zero-variance rule hide them.
+        self.scaler_.scale_ = np.where(self.scaler_.var_ > 1e-12, self.scaler_.scale_, 1.0)
+        return self._scale(model_inputs)
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "scaler_")
+        return self._scale(self._model_inputs(self._raw_features(self._parse(X), leave_one_out=False)))
+
+    def describe(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Readable per-row values behind each feature (counts, shares, hour), as scored."""
+        check_is_fitted(self, "scaler_")
+        return self._raw_features(self._parse(X), leave_one_out=False)
+
+    def add_context(self, X: pd.DataFrame) -> pd.DataFrame:
+        """``X`` with each row's within-file behaviour (bursts, fan-out) computed over all of ``X``.
+
+        Call this on the whole file before splitting it, so a random sample of the rows
+        doesn't look quieter than the file it came from.
+        """
+        p = self._parse(X.drop(columns=list(_CONTEXT_COLUMNS.values()), errors="ignore"))
+        context = self._context(p)
+        out = X.copy()
+        for name, column in _CONTEXT_COLUMNS.items():
+            out[column] = context[name]
+        return out
+
+    def _context(self, p: dict) -> dict[str, np.ndarray]:
+        if p["context"] is not None:
+            return p["context"]
+        n_rcpt = (p["recipients"]["address"] != "").groupby(p["recipients"]["row"]).sum()
+        n_rcpt = n_rcpt.reindex(range(p["n"]), fill_value=0).to_numpy(float)
+        return {
+            "burst_5min": _window_sum(p["sender"], p["times"], np.ones(p["n"]), BURST_WINDOW) - 1,
+            "fanout_1h": _window_sum(p["sender"], p["times"], n_rcpt, FANOUT_WINDOW),
+        }
+
+    def new_values(self, X: pd.DataFrame) -> pd.DataFrame:
+        """Per field: True where the value never occurred in training."""
+        d = self.describe(X)
+        return pd.DataFrame(
+            {
+                SENDER: d["sender_count"].to_numpy() == 0,
+                RECIPIENT: d["recipient_count"].to_numpy() == 0,
+                SUBJECT: d["subject_count"].to_numpy() == 0,
+            },
+            index=X.index,
+        )
+
+    def get_feature_names_out(self, input_features=None):
+        check_is_fitted(self, "scaler_")
+        return np.array(self.feature_names_out_, dtype=object)
+
+    def _scale(self, model_inputs: pd.DataFrame) -> np.ndarray:
+        scaled = self.scaler_.transform(model_inputs.to_numpy(np.float64))
+        return np.clip(scaled, -self.clip, self.clip).astype(np.float32)
+
+    # -- parsing ------------------------------------------------------------------------
+
+    @staticmethod
+    def _parse(X: pd.DataFrame) -> dict:
+        frame = X.reset_index(drop=True)
+        sender = sender_addresses(frame[SENDER])
+        recipients = _exploded_recipients(frame)
+        subject = frame[SUBJECT].astype(str)
+        times = frame[TIME].astype("datetime64[us, UTC]")
+        return {
+            "n": len(frame),
+            "sender": sender,
+            "sender_raw": frame[SENDER].astype(str),
+            "sender_domain": domain_of(sender),
+            "recipients": recipients,
+            "subject": subject,
+            "subject_key": normalized_subject(subject),
+            "times": times,
+            "context": (
+                {name: frame[column].to_numpy(float) for name, column in _CONTEXT_COLUMNS.items()}
+                if all(column in frame for column in _CONTEXT_COLUMNS.values())
+                else None
+            ),
+        }
+
+    @staticmethod
+    def _row_tokens(subject_key: pd.Series) -> pd.DataFrame:
+        tokens = subject_key.str.findall(_TOKEN).explode().dropna().rename("token").to_frame()
+        tokens["row"] = tokens.index.to_numpy()
+        return tokens.drop_duplicates(["row", "token"]).reset_index(drop=True)
+
+    def _learn_counts(self, p: dict) -> None:
+        rcpt = p["recipients"]
+        sender_of_rcpt = p["sender"].to_numpy()[rcpt["row"].to_numpy()]
+        self.counts_ = {
+            "sender": p["sender"].value_counts(),
+            "sender_domain": p["sender_domain"].value_counts(),
+            "recipient": rcpt["address"].value_counts(),
+            "recipient_domain": rcpt["domain"].value_counts(),
+            "pair": (pd.Series(sender_of_rcpt) + "\x1f" + rcpt["address"].to_numpy()).value_counts(),
+            "sender_to_domain": (pd.Series(sender_of_rcpt) + "\x1f" + rcpt["domain"].to_numpy()).value_counts(),
+            "subject": p["subject_key"].value_counts(),
+            "word": self._row_tokens(p["subject_key"])["token"].value_counts(),
+            "sender_hour": (p["sender"] + "\x1f" + p["times"].dt.hour.astype(str)).value_counts(),
+        }
+        self.n_train_ = p["n"]
+        if self.internal_domains:
+            self.internal_domains_ = frozenset(d.lower() for d in self.internal_domains)
+        else:
+            threshold = self.internal_min_share * p["n"]
+            sends = self.counts_["sender_domain"]
+            receives = self.counts_["recipient_domain"]
+            both = sends[sends >= threshold].index.intersection(receives[receives >= threshold].index)
+            self.internal_domains_ = frozenset(d for d in both if d)
+        domains = pd.concat([self.counts_["sender_domain"], self.counts_["recipient_domain"]])
+        domains = domains.groupby(level=0).sum()
+        familiar = domains[(domains >= max(3, 0.001 * p["n"])) & (domains.index.str.len() >= 4)]
+        self.familiar_domains_ = familiar.sort_values(ascending=False).index[:1000].to_numpy(dtype=object)
+
+    # -- features -----------------------------------------------------------------------
+
+    def _raw_features(self, p: dict, *, leave_one_out: bool) -> pd.DataFrame:
+        own = 1.0 if leave_one_out else 0.0
+        c = self.counts_
+        n = p["n"]
+        rcpt = p["recipients"]
+        rows = rcpt["row"].to_numpy()
+        sender_of_rcpt = pd.Series(p["sender"].to_numpy()[rows])
+
+        def per_row_min(values: np.ndarray) -> np.ndarray:
+            return pd.Series(values).groupby(rows).min().reindex(range(n), fill_value=0).to_numpy()
+
+        has_rcpt = rcpt["address"].to_numpy() != ""
+        rcpt_count = np.where(has_rcpt, _counts_in(rcpt["address"], c["recipient"]) - own, 0)
+        rcpt_domain_count = np.where(has_rcpt, _counts_in(rcpt["domain"], c["recipient_domain"]) - own, 0)
+        pair_count = _counts_in(sender_of_rcpt + "\x1f" + rcpt["address"], c["pair"]) - own
+        to_domain = _counts_in(sender_of_rcpt + "\x1f" + rcpt["domain"], c["sender_to_domain"]) - own
+        external = (~rcpt["domain"].isin(self.internal_domains_) & has_rcpt).astype(float)
+        n_rcpt = pd.Series(has_rcpt.astype(float)).groupby(rows).sum().reindex(range(n), fill_value=0)
+        external_share = (
+            pd.Series(external.to_numpy()).groupby(rows).sum().reindex(range(n), fill_value=0)
+            / n_rcpt.clip(lower=1)
+        )
+
+        sender_count = _counts_in(p["sender"], c["sender"]) - own
+        sender_domain_count = _counts_in(p["sender_domain"], c["sender_domain"]) - own
+        subject = p["subject"]
+        letters = subject.str.count(r"[A-Za-z]").to_numpy(float)
+        length = subject.str.len().to_numpy(float)
+
+        times = p["times"]
+        context = self._context(p)
+        hour = (times.dt.hour + times.dt.minute / 60.0).to_numpy(float)
+        hour_key = p["sender"] + "\x1f" + times.dt.hour.astype(str)
+        sender_hour_count = _counts_in(hour_key, c["sender_hour"]) - own
+        sender_hour_share = np.where(
+            sender_count > 0, sender_hour_count / np.maximum(sender_count, 1), np.nan
+        )
+
+        raw = pd.DataFrame(
+            {
+                "sender_count": sender_count,
+                "sender_domain_count": sender_domain_count,
+                "sender_domain_lookalike": self._lookalike(p["sender_domain"], sender_domain_count),
+                "sender_internal": p["sender_domain"].isin(self.internal_domains_).to_numpy(float),
+                "sender_name_mismatch": _name_mismatch(p["sender_raw"], p["sender"]),
+                "sender_local_digits": _digit_share(p["sender"].str.split("@").str[0]),
+                "recipient_n": n_rcpt.to_numpy(),
+                "recipient_count": per_row_min(rcpt_count),
+                "recipient_domain_count": per_row_min(rcpt_domain_count),
+                "recipient_external_share": external_share.to_numpy(),
+                "pair_count": per_row_min(pair_count),
+                "sender_to_domain_count": per_row_min(to_domain),
+                "fanout_1h": context["fanout_1h"],
+                "subject_length": length,
+                "subject_caps": subject.str.count(r"[A-Z]").to_numpy(float) / np.maximum(letters, 1),
+                "subject_digits": subject.str.count(r"\d").to_numpy(float) / np.maximum(length, 1),
+                "subject_non_ascii": subject.str.count(r"[^\x00-\x7f]").to_numpy(float) / np.maximum(length, 1),
+                "subject_marks": subject.str.count(r"[!$€£]").to_numpy(float),
+                "subject_reply": subject.str.contains(_REPLY_PREFIX).to_numpy(float),
+                "subject_count": _counts_in(p["subject_key"], c["subject"]) - own,
+                "subject_word_rarity": self._word_rarity(p["subject_key"], own),
+                "hour": hour,
+                "weekday": times.dt.weekday.to_numpy(float),
+                "sender_hour_share": sender_hour_share,
+                "burst_5min": context["burst_5min"],
+            }
+        )
+        # An unseen sender has no usual hours: use the share of all training mail in that hour.
+        global_hour = c["sender_hour"].groupby(c["sender_hour"].index.str.rsplit("\x1f", n=1).str[-1]).sum()
+        fallback = times.dt.hour.astype(str).map(global_hour / max(self.n_train_, 1)).fillna(0).to_numpy()
+        raw["sender_hour_share"] = raw["sender_hour_share"].fillna(pd.Series(fallback))
+        return raw.clip(lower=0)
+
+    def _model_inputs(self, raw: pd.DataFrame) -> pd.DataFrame:
+        columns, fields, sources = {}, [], []
+        for name, (field, kind) in _EMAIL_FEATURES.items():
+            values = raw[name].to_numpy(float)
+            if kind in ("hour", "weekday"):
+                period = 24.0 if kind == "hour" else 7.0
+                angle = 2 * np.pi * values / period
+                parts = {f"{name}_sin": np.sin(angle), f"{name}_cos": np.cos(angle)}
+            elif kind == "count":
+                parts = {name: np.log1p(values)}
+            else:
+                parts = {name: values}
+            for key, column in parts.items():
+                columns[key] = column
+                fields.append(field)
+                sources.append(name)
+        if not hasattr(self, "feature_names_out_"):
+            self.feature_names_out_ = tuple(columns)
+            self.feature_fields_ = tuple(fields)
+            self.feature_sources_ = tuple(sources)
+        return pd.DataFrame(columns)
+
+    def _lookalike(self, domains: pd.Series, domain_count: np.ndarray) -> np.ndarray:
+        """1 for a rare sender domain a few edits away from a familiar one (``paypa1.com``)."""
+        from rapidfuzz.distance import DamerauLevenshtein
+        from rapidfuzz.process import cdist
+
+        result = np.zeros(len(domains))
+        familiar = list(self.familiar_domains_)
+        familiar_set = set(familiar)
+        candidates = domains[(domain_count < 3) & (domains.str.len() >= 4)]
+        distinct = [d for d in pd.unique(candidates) if d and d not in familiar_set]
+        if not distinct or not familiar:
+            return result
+        distance = cdist(distinct, familiar, scorer=DamerauLevenshtein.distance, workers=1)
+        close = distance.min(axis=1) <= self.lookalike_max_edits
+        lookalikes = {d for d, hit in zip(distinct, close) if hit}
+        result[domains.isin(lookalikes).to_numpy()] = 1.0
+        return result
+
+    def lookalike_target(self, domain: str) -> str | None:
+        """The familiar training domain that ``domain`` imitates, if any."""
+        from rapidfuzz.distance import DamerauLevenshtein
+        from rapidfuzz.process import extractOne
+
+        match = extractOne(domain, list(self.familiar_domains_), scorer=DamerauLevenshtein.distance)
+        return match[0] if match and 0 < match[1] <= self.lookalike_max_edits else None
+
+    def _word_rarity(self, subject_key: pd.Series, own: float) -> np.ndarray:
+        """Mean surprise of the subject's words: -log of each word's training frequency."""
+        tokens = self._row_tokens(subject_key)
+        if tokens.empty:
+            return np.zeros(len(subject_key))
+        counts = _counts_in(tokens["token"], self.counts_["word"]) - own
+        surprise = -np.log((np.maximum(counts, 0) + 1) / (self.n_train_ + 1))
+        mean = pd.Series(surprise).groupby(tokens["row"].to_numpy()).mean()
+        return mean.reindex(range(len(subject_key)), fill_value=0).to_numpy()
+
+    # -- explanations ---------------------------------------------------------------------
+
+    def reasons(self, feature: str, described: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
+        """Short reasons in email terms for rows whose top feature is ``feature`` (vectorized)."""
+        v = described[feature].set_axis(frame.index)
+        count = v.round().astype("int64").astype(str)
+        sender = sender_addresses(frame[SENDER])
+        domain = domain_of(sender).replace("", "(no domain)")
+        hhmm = frame[TIME].dt.strftime("%H:%M")
+
+        def pick(condition, if_true, if_false) -> pd.Series:
+            return pd.Series(np.where(condition, if_true, if_false), index=frame.index, dtype=object)
+
+        if feature == "sender_count":
+            return pick(v == 0, "sender never seen in training", "sender seen only " + count + " times in training")
+        if feature == "sender_domain_count":
+            return pick(v == 0, "sender domain " + domain + " never seen in training",
+                        "sender domain " + domain + " rare (" + count + " in training)")
+        if feature == "sender_domain_lookalike":
+            targets = {d: self.lookalike_target(d) for d in pd.unique(domain[v > 0])}
+            target = domain.map(targets).fillna("")
+            return pick((v > 0) & (target != ""), "sender domain " + domain + " looks like " + target,
+                        "sender domain " + domain + " unusual")
+        if feature == "sender_internal":
+            return pick(v > 0, "internal sender, unusual here", "external sender " + domain)
+        if feature == "sender_name_mismatch":
+            return pick(v > 0, "display name shows a different address", "sender display name unusual")
+        if feature == "sender_local_digits":
+            return "sender address " + sender + " looks machine-made"
+        if feature == "recipient_n":
+            return pick(v == 1, "single recipient, unusual here", count + " recipients")
+        if feature == "recipient_count":
+            return pick(v == 0, "recipient never seen in training", "recipient rare (" + count + " in training)")
+        if feature == "recipient_domain_count":
+            return pick(v == 0, "recipient domain never seen in training",
+                        "recipient domain rare (" + count + " in training)")
+        if feature == "recipient_external_share":
+            return (v * 100).round().astype("int64").astype(str) + "% of recipients external"
+        if feature == "pair_count":
+            return pick(v == 0, "first mail from this sender to this recipient",
+                        "sender→recipient pair rare (" + count + " in training)")
+        if feature == "sender_to_domain_count":
+            return pick(v == 0, "sender never wrote to this recipient domain",
+                        "sender rarely writes to this recipient domain")
+        if feature == "fanout_1h":
+            return "sender reached " + count + " recipients within an hour"
+        if feature == "subject_length":
+            return pick(v == 0, "empty subject", "unusual subject length (" + count + ")")
+        if feature == "subject_caps":
+            return "subject " + (v * 100).round().astype("int64").astype(str) + "% capitals"
+        if feature == "subject_digits":
+            return "subject " + (v * 100).round().astype("int64").astype(str) + "% digits"
+        if feature == "subject_non_ascii":
+            return pd.Series("subject has unusual non-ASCII characters", index=frame.index, dtype=object)
+        if feature == "subject_marks":
+            return "subject has " + count + " '!'/'$' marks"
+        if feature == "subject_reply":
+            return pick(v > 0, "reply/forward, unusual here", "new thread, unusual here")
+        if feature == "subject_count":
+            return pick(v == 0, "subject never seen in training",
+                        pick(v == 1, "subject seen once", "subject seen " + count + " times"))
+        if feature == "subject_word_rarity":
+            return pd.Series("rare words in subject", index=frame.index, dtype=object)
+        if feature == "hour":
+            return "sent " + hhmm + " UTC, unusual hour"
+        if feature == "weekday":
+            return "sent on a " + frame[TIME].dt.day_name() + ", unusual day"
+        if feature == "sender_hour_share":
+            return "sent " + hhmm + " UTC, outside this sender's usual hours"
+        if feature == "burst_5min":
+            return "burst: " + (v + 1).round().astype("int64").astype(str) + " mails from this sender within 5 min"
+        raise KeyError(feature)
+
+
+def _digit_share(text: pd.Series) -> np.ndarray:
+    length = text.str.len().to_numpy(float)
+    return text.str.count(r"\d").to_numpy(float) / np.maximum(length, 1)
+
+
+def _name_mismatch(raw: pd.Series, address: pd.Series) -> np.ndarray:
+    """1 when the display name carries an address other than the real one (spoofing trick)."""
+    name = raw.str.split("<", n=1).str[0].str.lower()
+    shown = name.str.extract(_ADDRESS.pattern.join("()"), expand=False).fillna("")
+    return ((shown != "") & (shown != address)).to_numpy(float)
+
+
+def _window_sum(keys: pd.Series, times: pd.Series, weights: np.ndarray, window: float) -> np.ndarray:
+    """For each row: sum of ``weights`` over rows with the same key within ±window/2 seconds."""
+    n = len(keys)
+    if n == 0:
+        return np.zeros(0)
+    seconds = times.astype("int64").to_numpy() / 1e6
+    codes = pd.factorize(keys)[0]
+    order = np.lexsort((seconds, codes))
+    key_sorted, t_sorted = codes[order], seconds[order]
+    # Offsetting each key by a large gap turns "same key within the window" into one searchsorted.
+    position = key_sorted * (4 * window + (t_sorted.max() - t_sorted.min()) + 1) + (t_sorted - t_sorted.min())
+    cumulative = np.concatenate([[0.0], np.cumsum(weights[order])])
+    lo = np.searchsorted(position, position - window / 2, side="left")
+    hi = np.searchsorted(position, position + window / 2, side="right")
+    result = np.empty(n)
+    result[order] = cumulative[hi] - cumulative[lo]
+    return result

@@ -1,0 +1,406 @@
+"""Reading mail-gateway CSV exports into a validated, canonical frame.
+
+``read_log`` accepts a path, raw bytes or a file-like object (a Streamlit upload works) and
+returns an :class:`EmailLog`: the five fields under their canonical names (text fields as
+strings, ``Time Processed`` parsed to UTC), extra columns passed through untouched, and a
+:class:`LoadReport` of everything the analyst should know (encoding, unparsable times,
+duplicate UUIDs). Rows are never dropped: a row whose time can't be parsed keeps ``NaT``
+and is reported, so scoring can list it as unscored.
+"""
+
+from __future__ import annotations
+
+import csv
+import email.utils
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Union
+
+import numpy as np
+import pandas as pd
+
+from core.errors import DataError
+from core.schema import (
+    FIELDS,
+    PRESET_LABELS,
+    TIME,
+    UUID,
+    detect_preset,
+    resolve_columns,
+    suggest_header,
+)
+
+TIME_DTYPE = "datetime64[us, UTC]"
+TEXT_FIELDS = tuple(f for f in FIELDS if f != TIME)
+EXPECTED = "a CSV export with a header row naming UUID, Recipient, Sender, Subject, Time Processed"
+_N_EXAMPLES = 5
+
+# Magic numbers of files people upload by mistake instead of a CSV.
+_BINARY_SIGNATURES = {
+    b"\x89PNG": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"%PDF": "a PDF document",
+    b"PK\x03\x04": "a ZIP archive (or an .xlsx workbook)",
+    b"\x1f\x8b": "a gzip archive",
+    b"\xd0\xcf\x11\xe0": "an old Excel/Office file",
+    b"MZ": "a Windows program",
+    b"\x7fELF": "a Linux program",
+}
+
+Source = Union[str, os.PathLike, bytes, IO[bytes]]
+
+
+@dataclass
+class LoadReport:
+    """What happened while reading one log; shown to the analyst on the Data page and CLI."""
+
+    source: str
+    rows: int = 0
+    encoding: str = "utf-8"
+    delimiter: str = ","
+    columns: dict[str, str] = field(default_factory=dict)
+    preset: str | None = None
+    unparsed_times: int = 0
+    unparsed_examples: list[tuple[int, str]] = field(default_factory=list)
+    duplicate_uuids: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = [f"{self.source}: {self.rows:,} rows ({self.encoding}, delimiter {self.delimiter!r})"]
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+@dataclass
+class EmailLog:
+    """A validated log: canonical columns first, extras after, one row per input data row.
+
+    ``frame.index`` is the 0-based position of the row in the input (after the header), so
+    results can always be written back in input order.
+    """
+
+    frame: pd.DataFrame
+    report: LoadReport
+    raw_times: pd.Series = field(repr=False, default=None)
+
+    @property
+    def scorable(self) -> np.ndarray:
+        """Boolean mask of rows with a parsed time (the rows the model can train on and score)."""
+        return self.frame[TIME].notna().to_numpy()
+
+    @property
+    def extra_columns(self) -> list[str]:
+        return [c for c in self.frame.columns if c not in FIELDS]
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def read_log(
+    source: Source,
+    *,
+    columns: dict[str, str] | None = None,
+    preset: str | None = None,
+    name: str | None = None,
+) -> EmailLog:
+    """Read and validate one CSV log.
+
+    Parameters
+    ----------
+    source : path, bytes or binary file-like
+        The CSV export. UTF-8 (BOM optional) or UTF-16 with BOM; cp1252/latin-1 are read
+        with a warning. Delimiter ``,``, ``;`` or tab is detected from the header.
+    columns : dict, optional
+        Explicit field -> header mapping, e.g. ``{"Time Processed": "date"}``.
+    preset : {"microsoft365", "google_workspace"}, optional
+        Header preset for a known export. Detected automatically when the canonical
+        names are missing and a preset's headers are all present.
+    name : str, optional
+        Name used in messages (defaults to the file name).
+
+    Raises
+    ------
+    DataError
+        With a one-line message saying what was expected, what was found and what to do.
+    """
+    data, label = _read_bytes(source)
+    label = name or label
+    report = LoadReport(source=label)
+    text = _decode(data, report)
+    report.delimiter = _detect_delimiter(text)
+    raw = _parse_csv(text, report)
+    if raw.shape[1] == 0 or not any(str(c).strip() for c in raw.columns):
+        raise DataError(f"{label}: no header row found. Expected {EXPECTED}.")
+    if raw.columns.duplicated().any():
+        report.warnings.append("Duplicate column names; later copies were renamed with a .1 suffix.")
+    headers = [str(c) for c in raw.columns]
+    mapping = resolve_columns(headers, columns=columns, preset=preset)
+    if preset is None and not columns and any(v is None for v in mapping.values()):
+        detected = detect_preset(headers)
+        if detected:
+            preset = detected
+            mapping = resolve_columns(headers, preset=preset)
+            report.warnings.append(f"Columns read with the {PRESET_LABELS[preset]} preset.")
+    report.preset = preset
+    missing = [f for f, h in mapping.items() if h is None]
+    if missing:
+        raise DataError(_missing_message(label, missing, headers))
+    if len(raw) == 0:
+        raise DataError(
+            f"{label}: the file has a header but no data rows. Export a log with at least one message."
+        )
+    report.columns = {f: h for f, h in mapping.items() if h is not None}
+    frame = _canonical_frame(raw, report.columns)
+    raw_times = frame[TIME]
+    frame[TIME] = parse_times(raw_times)
+    _check_times(frame, raw_times, report, label)
+    report.rows = len(frame)
+    report.duplicate_uuids = int(frame[UUID].duplicated().sum())
+    if report.duplicate_uuids:
+        report.warnings.append(
+            f"{report.duplicate_uuids:,} rows repeat a UUID seen earlier in the file; "
+            "they are kept and scored separately."
+        )
+    unparsed = frame[TIME].isna().to_numpy()
+    return EmailLog(frame=frame, report=report, raw_times=raw_times[unparsed])
+
+
+def concat_logs(logs: list[EmailLog]) -> EmailLog:
+    """Several uploads as one log (rows renumbered; reports merged)."""
+    if len(logs) == 1:
+        return logs[0]
+    frame = pd.concat([log.frame for log in logs], ignore_index=True)
+    offsets = np.cumsum([0] + [len(log) for log in logs[:-1]])
+    raw_times = pd.concat(
+        [log.raw_times.set_axis(log.raw_times.index + off) for log, off in zip(logs, offsets)]
+    )
+    report = LoadReport(
+        source=", ".join(log.report.source for log in logs),
+        rows=len(frame),
+        encoding=", ".join(sorted({log.report.encoding for log in logs})),
+        delimiter=logs[0].report.delimiter,
+        columns=logs[0].report.columns,
+        preset=logs[0].report.preset,
+        unparsed_times=sum(log.report.unparsed_times for log in logs),
+        unparsed_examples=[
+            (row + off, value)
+            for log, off in zip(logs, offsets)
+            for row, value in log.report.unparsed_examples
+        ][:_N_EXAMPLES],
+        duplicate_uuids=int(frame[UUID].duplicated().sum()),
+        warnings=[f"{log.report.source}: {w}" for log in logs for w in log.report.warnings],
+    )
+    return EmailLog(frame=frame, report=report, raw_times=raw_times)
+
+
+def parse_times(values: pd.Series) -> pd.Series:
+    """Parse ``Time Processed`` values to UTC timestamps; ``NaT`` where nothing fits.
+
+    Accepted: ISO 8601 with or without zone (naive values are taken as UTC), RFC 2822
+    (``Tue, 05 Aug 2008 12:00:00 +0200``), ``MM/DD/YYYY HH:MM:SS`` (optionally AM/PM),
+    and epoch seconds or milliseconds (13 digits). Zone-aware values are converted to UTC.
+    """
+    text = values.astype("string").str.strip().fillna("")
+    out = pd.Series(pd.NaT, index=values.index, dtype=TIME_DTYPE)
+    epoch = text.str.fullmatch(r"\d{9,13}(\.\d+)?").fillna(False).to_numpy(bool)
+    if epoch.any():
+        seconds = pd.to_numeric(text[epoch]).astype("float64")
+        seconds = seconds.where(seconds < 1e11, seconds / 1000.0)  # 13 digits = milliseconds
+        out[epoch] = pd.to_datetime(seconds, unit="s", utc=True).astype(TIME_DTYPE)
+    todo = ~epoch & (text != "").to_numpy()
+    for fmt in ("ISO8601", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M"):
+        if not todo.any():
+            break
+        parsed = pd.to_datetime(text[todo], format=fmt, utc=True, errors="coerce")
+        ok = parsed.notna().to_numpy()
+        out.iloc[np.flatnonzero(todo)[ok]] = parsed[ok].astype(TIME_DTYPE).to_numpy()
+        todo[np.flatnonzero(todo)[ok]] = False
+    if todo.any():
+        # Slow path, once per distinct value: RFC 2822 and whatever dateutil understands.
+        distinct = pd.unique(text[todo])
+        lookup = {value: _parse_one(value) for value in distinct}
+        out.iloc[np.flatnonzero(todo)] = pd.to_datetime(
+            text[todo].map(lookup), utc=True
+        ).astype(TIME_DTYPE).to_numpy()
+    return out
+
+
+def _parse_one(value: str) -> pd.Timestamp:
+    try:
+        stamp = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        stamp = None
+    if stamp is None:
+        try:
+            stamp = pd.Timestamp(value)
+        except (ValueError, OverflowError, TypeError):
+            return pd.NaT
+    try:
+        stamp = pd.Timestamp(stamp)
+        return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    except (ValueError, OverflowError, TypeError):
+        return pd.NaT
+
+
+def _read_bytes(source: Source) -> tuple[bytes, str]:
+    if isinstance(source, (bytes, bytearray)):
+        return bytes(source), "uploaded data"
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise DataError(f"No such file: {path}. Check the path and try again.")
+        return path.read_bytes(), path.name
+    data = source.getvalue() if hasattr(source, "getvalue") else source.read()
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return bytes(data), str(getattr(source, "name", "uploaded file"))
+
+
+def _decode(data: bytes, report: LoadReport) -> str:
+    label = report.source
+    if not data.strip():
+        raise DataError(f"{label} is empty. Expected {EXPECTED}, one row per message.")
+    for magic, kind in _BINARY_SIGNATURES.items():
+        if data.startswith(magic):
+            raise DataError(
+                f"{label} looks like {kind}, not a CSV. Expected {EXPECTED}; export the log as CSV."
+            )
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        report.encoding = "utf-16"
+        return data.decode("utf-16")
+    head = data[:4096]
+    if head.count(b"\x00") > len(head) // 4:
+        # UTF-16 without a BOM interleaves NULs with ASCII.
+        for codec in ("utf-16-le", "utf-16-be"):
+            try:
+                text = data.decode(codec)
+            except UnicodeDecodeError:
+                continue
+            if text[:1].isprintable():
+                report.encoding = codec
+                return text
+        raise DataError(f"{label} is binary data, not a CSV. Expected {EXPECTED}.")
+    if b"\x00" in data:
+        report.warnings.append("NUL bytes in the file were removed.")
+        data = data.replace(b"\x00", b"")
+    try:
+        report.encoding = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        text, report.encoding = data.decode("cp1252"), "cp1252"
+    except UnicodeDecodeError:
+        text, report.encoding = data.decode("latin-1"), "latin-1"
+    report.warnings.append(
+        f"The file is not UTF-8; it was read as {report.encoding}. Check accented subjects."
+    )
+    if sum(not (c.isprintable() or c.isspace()) for c in text[:4096]) > 200:
+        raise DataError(f"{label} is binary data, not a CSV. Expected {EXPECTED}.")
+    return text
+
+
+def _detect_delimiter(text: str) -> str:
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    counts = {d: _count_outside_quotes(header, d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def _count_outside_quotes(line: str, delimiter: str) -> int:
+    count, quoted = 0, False
+    for char in line:
+        if char == '"':
+            quoted = not quoted
+        elif char == delimiter and not quoted:
+            count += 1
+    return count
+
+
+def _parse_csv(text: str, report: LoadReport) -> pd.DataFrame:
+    options = dict(sep=report.delimiter, dtype=str, keep_default_na=False, na_filter=False)
+    try:
+        frame = pd.read_csv(io.StringIO(text), engine="c", **options)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{report.source} has no header row. Expected {EXPECTED}.") from None
+    except (pd.errors.ParserError, csv.Error, ValueError):
+        frame = _parse_ragged(text, report)
+    return frame.fillna("")
+
+
+def _parse_ragged(text: str, report: LoadReport) -> pd.DataFrame:
+    """Rows with more fields than the header: keep them, with the surplus in one extra column."""
+    rows = list(csv.reader(io.StringIO(text), delimiter=report.delimiter))
+    rows = [r for r in rows if r]
+    if not rows:
+        raise DataError(f"{report.source} has no header row. Expected {EXPECTED}.")
+    header, body = rows[0], rows[1:]
+    width = len(header)
+    long_rows = sum(len(r) > width for r in body)
+    fixed = [
+        (r[:width] + [""] * (width - len(r)))
+        + [report.delimiter.join(r[width:])]
+        for r in body
+    ]
+    frame = pd.DataFrame(fixed, columns=[*header, "extra_fields"], dtype=str)
+    report.warnings.append(
+        f"{long_rows:,} rows had more fields than the header; the surplus is kept in column "
+        "'extra_fields'. Check the delimiter and quoting of the export."
+    )
+    return frame
+
+
+def _canonical_frame(raw: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    used = set(columns.values())
+    extras = [c for c in raw.columns if c not in used and c not in FIELDS]
+    frame = pd.DataFrame({f: raw[h].astype(str) for f, h in columns.items()}, index=raw.index)
+    for column in extras:
+        frame[column] = raw[column]
+    frame.index = pd.RangeIndex(len(frame))
+    return frame
+
+
+def _check_times(frame: pd.DataFrame, raw_times: pd.Series, report: LoadReport, label: str):
+    unparsed = frame[TIME].isna()
+    report.unparsed_times = int(unparsed.sum())
+    report.unparsed_examples = [
+        (int(i), str(v)) for i, v in raw_times[unparsed].head(_N_EXAMPLES).items()
+    ]
+    if report.unparsed_times == len(frame):
+        examples = ", ".join(repr(v) for _, v in report.unparsed_examples[:3])
+        raise DataError(
+            f"{label}: no value in column {report.columns[TIME]!r} could be read as a time "
+            f"(e.g. {examples}). Expected ISO 8601 (2026-11-24T17:05:00Z), RFC 2822, "
+            "MM/DD/YYYY HH:MM:SS or epoch seconds; map the right column to Time Processed."
+        )
+    if report.unparsed_times:
+        shown = "; ".join(f"row {i + 1}: {v!r}" for i, v in report.unparsed_examples[:3])
+        report.warnings.append(
+            f"{report.unparsed_times:,} rows have a time that can't be read ({shown}); "
+            "they are left out of training and scoring and listed as unscored."
+        )
+
+
+def _missing_message(label: str, missing: list[str], headers: list[str]) -> str:
+    found = ", ".join(headers[:20]) + (" …" if len(headers) > 20 else "")
+    dated = [h for h in headers if any(ch.isdigit() for ch in h)]
+    if any("@" in h for h in headers) or (dated and parse_times(pd.Series(dated, dtype=str)).notna().any()):
+        return (
+            f"{label}: the first line looks like data, not a header (found {found}). "
+            f"Expected {EXPECTED}; add the header row."
+        )
+    hints = []
+    for f in missing:
+        guess = suggest_header(f, headers)
+        if guess:
+            hints.append(f"{guess!r} for {f!r}")
+    names = ", ".join(repr(m) for m in missing)
+    message = f"{label}: missing column(s) {names}. Found: {found}."
+    if hints:
+        message += f" Did you mean {', '.join(hints)}? Map them in the column form or with a preset."
+    else:
+        message += " Rename the columns or map them to the fields."
+    return message

@@ -1,0 +1,229 @@
+"""Scoring a log, choosing thresholds, explaining rows and exporting flagged mail.
+
+``score_log`` returns one row per input row, in input order: the message's fields, its
+reconstruction error (empty for rows that couldn't be scored, with the reason why), the
+error split over the fields, the field that contributes most and a short reason in email
+terms, and whether the sender / recipient / subject were ever seen in training.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from core.errors import DataError
+from core.loading import EmailLog
+from core.schema import FEATURE_FIELDS, FIELDS, RECIPIENT, SENDER, SUBJECT, TIME, UUID
+
+ERROR = "reconstruction_error"
+IS_ANOMALY = "is_anomaly"
+TOP_FIELD = "top_field"
+REASON = "reason"
+SCORED = "scored"
+NEW_PREFIX = "new_"  # new_sender, new_recipient, new_subject
+FIELD_ERROR_PREFIX = "error_"  # error_sender, error_recipient, ...
+
+_FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def field_column(prefix: str, field: str) -> str:
+    """Column name for a per-field value: ``error_time_processed``, ``new_sender``."""
+    return prefix + field.lower().replace(" ", "_")
+
+
+def score_log(detector, log: EmailLog, *, threshold: float | None = None) -> pd.DataFrame:
+    """Score every row of ``log`` with a fitted detector.
+
+    Rows whose time couldn't be parsed are not scored: their error is NaN, ``scored`` is
+    False and the reason says why. ``is_anomaly`` uses ``threshold`` (default: the
+    detector's fitted ``threshold_``).
+    """
+    frame = log.frame
+    scorable = log.scorable
+    rows = frame[scorable]
+    out = frame[list(FIELDS)].copy()
+    for column in log.extra_columns:
+        out[column] = frame[column]
+    out[SCORED] = scorable
+    out[ERROR] = np.nan
+    for field in FEATURE_FIELDS:
+        out[field_column(FIELD_ERROR_PREFIX, field)] = np.nan
+    out[TOP_FIELD] = ""
+    out[REASON] = ""
+    for field in (SENDER, RECIPIENT, SUBJECT):
+        out[field_column(NEW_PREFIX, field)] = False
+
+    if len(rows):
+        pre = detector.preprocessor_
+        context_rows = pre.add_context(rows.reset_index(drop=True))
+        X = pre.transform(context_rows)
+        squared = (X - detector.reconstruct(X)) ** 2
+        by_field = detector.field_errors(squared)
+        positions = np.flatnonzero(scorable)
+        out.iloc[positions, out.columns.get_loc(ERROR)] = squared.mean(axis=1)
+        for field in FEATURE_FIELDS:
+            out.iloc[positions, out.columns.get_loc(field_column(FIELD_ERROR_PREFIX, field))] = by_field[field].to_numpy()
+        top_field, reason = explain(pre, context_rows, squared)
+        out.iloc[positions, out.columns.get_loc(TOP_FIELD)] = top_field.to_numpy()
+        out.iloc[positions, out.columns.get_loc(REASON)] = reason.to_numpy()
+        new = pre.new_values(context_rows)
+        for field in (SENDER, RECIPIENT, SUBJECT):
+            out.iloc[positions, out.columns.get_loc(field_column(NEW_PREFIX, field))] = new[field].to_numpy()
+
+    if (~scorable).any():
+        raw = log.raw_times.reindex(frame.index[~scorable]).fillna("")
+        out.loc[~scorable, REASON] = "not scored: time " + raw.map(repr) + " can't be read"
+    limit = detector.threshold_ if threshold is None else threshold
+    out[IS_ANOMALY] = out[ERROR].to_numpy() > limit
+    return out
+
+
+def explain(preprocessor, frame: pd.DataFrame, squared: np.ndarray) -> tuple[pd.Series, pd.Series]:
+    """(top field, reason) per row: the field with the largest share of the error, and the
+    feature within it that contributes most, phrased in email terms."""
+    fields = np.asarray(preprocessor.feature_fields_)
+    sources = np.asarray(preprocessor.feature_sources_)
+    field_names = np.asarray(FEATURE_FIELDS)
+    per_field = np.column_stack([squared[:, fields == f].sum(axis=1) for f in field_names])
+    top_field = field_names[per_field.argmax(axis=1)]
+    # Within the top field, the single model column with the largest error names the cause.
+    masked = np.where(fields[None, :] == top_field[:, None], squared, -1.0)
+    top_source = sources[masked.argmax(axis=1)]
+    described = preprocessor.describe(frame)
+    reasons = pd.Series("", index=frame.index, dtype=object)
+    for source in pd.unique(top_source):
+        rows = np.flatnonzero(top_source == source)
+        reasons.iloc[rows] = preprocessor.reasons(
+            source, described.iloc[rows], frame.iloc[rows]
+        ).to_numpy()
+    return pd.Series(top_field, index=frame.index), reasons
+
+
+# --------------------------------------------------------------------------- thresholds
+
+
+def resolve_threshold(
+    errors: np.ndarray,
+    *,
+    fitted: float,
+    value: float | None = None,
+    percentile: float | None = None,
+    rate: float | None = None,
+    top: int | None = None,
+) -> float:
+    """A threshold from at most one rule; the fitted threshold when none is given.
+
+    ``value``: use as is. ``percentile``: that percentile of the scored errors.
+    ``rate``: expected anomaly share (0.02 = 2%) → the (1 - rate) quantile.
+    ``top``: flag the N highest errors. The fitted threshold is never changed.
+    """
+    given = [name for name, v in (("threshold", value), ("percentile", percentile), ("rate", rate), ("top", top)) if v is not None]
+    if len(given) > 1:
+        raise DataError(f"Give one threshold rule, not {' and '.join(given)}.")
+    errors = np.asarray(errors, dtype=float)
+    errors = errors[np.isfinite(errors)]
+    if value is not None:
+        return float(value)
+    if not len(errors):
+        return float(fitted)
+    if percentile is not None:
+        if not 0 <= percentile <= 100:
+            raise DataError(f"Percentile must be between 0 and 100, got {percentile}.")
+        return float(np.percentile(errors, percentile))
+    if rate is not None:
+        if not 0 < rate < 1:
+            raise DataError(f"Rate must be a share between 0 and 1 (0.02 = 2%), got {rate}.")
+        return float(np.quantile(errors, 1 - rate))
+    if top is not None:
+        if top < 1:
+            raise DataError(f"Top N must be at least 1, got {top}.")
+        ordered = np.sort(errors)[::-1]
+        # Just below the N-th highest, so exactly the top N (ties aside) are above it.
+        return float(np.nextafter(ordered[min(top, len(ordered)) - 1], -np.inf))
+    return float(fitted)
+
+
+@dataclass
+class ThresholdView:
+    """Fast answers for a moving threshold over scored rows: sorted errors and fixed bins.
+
+    Built once per scored frame; each threshold change is a binary search, not a re-score.
+    """
+
+    sorted_errors: np.ndarray  # ascending, scored rows only
+    order: np.ndarray  # row positions by error, descending
+    bin_edges: np.ndarray
+    bin_counts: np.ndarray
+
+    @classmethod
+    def from_scores(cls, scores: pd.DataFrame, bins: int = 60) -> "ThresholdView":
+        errors = scores[ERROR].to_numpy(dtype=float)
+        finite = np.isfinite(errors)
+        values = errors[finite]
+        hi = float(values.max()) if len(values) else 1.0
+        edges = np.linspace(0.0, hi if hi > 0 else 1.0, bins + 1)
+        counts, _ = np.histogram(values, bins=edges)
+        positions = np.flatnonzero(finite)
+        order = positions[np.argsort(-values, kind="stable")]
+        return cls(np.sort(values), order, edges, counts)
+
+    def flagged_count(self, threshold: float) -> int:
+        return int(len(self.sorted_errors) - np.searchsorted(self.sorted_errors, threshold, side="right"))
+
+    def flagged_positions(self, threshold: float, limit: int | None = None) -> np.ndarray:
+        """Row positions above ``threshold``, highest error first (first ``limit`` only)."""
+        n = self.flagged_count(threshold)
+        return self.order[: n if limit is None else min(n, limit)]
+
+
+# --------------------------------------------------------------------------- export
+
+
+def escape_formula(value: object) -> object:
+    """Prefix text that a spreadsheet would run as a formula with a quote."""
+    if isinstance(value, str) and value.startswith(_FORMULA_LEADS):
+        return "'" + value
+    return value
+
+
+def safe_for_spreadsheet(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells can't start a spreadsheet formula (``=``, ``+``, ``-``, ``@``, tab, CR)."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            text = out[column].astype(str)
+            risky = text.str.startswith(_FORMULA_LEADS) & out[column].notna()
+            if risky.any():
+                out[column] = out[column].astype(object)
+                out.loc[risky, column] = "'" + text[risky]
+    return out
+
+
+def flagged_frame(scores: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """Flagged rows (error above ``threshold``), highest error first."""
+    flagged = scores[scores[ERROR].to_numpy(dtype=float) > threshold]
+    return flagged.sort_values(ERROR, ascending=False, kind="stable")
+
+
+def flagged_csv(scores: pd.DataFrame, threshold: float) -> bytes:
+    """The hand-off file: UUID, reconstruction error, reason — injection-safe, UTF-8."""
+    flagged = flagged_frame(scores, threshold)[[UUID, ERROR, TOP_FIELD, REASON]]
+    return to_csv_bytes(flagged)
+
+
+def scores_csv(scores: pd.DataFrame) -> bytes:
+    """The full scored table, one row per input row, in input order, injection-safe."""
+    out = scores.copy()
+    out[IS_ANOMALY] = out[IS_ANOMALY].astype(int)
+    if TIME in out:
+        out[TIME] = out[TIME].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return to_csv_bytes(out)
+
+
+def to_csv_bytes(frame: pd.DataFrame) -> bytes:
+    buffer = io.StringIO()
+    safe_for_spreadsheet(frame).to_csv(buffer, index=False, float_format="%.6g")
+    return buffer.getvalue().encode("utf-8")

@@ -1,0 +1,131 @@
+import pandas as pd
+import pytest
+
+from core.errors import DataError
+from core.loading import concat_logs, parse_times, read_log
+from core.schema import FIELDS, TIME
+
+HEADER = "UUID,Recipient,Sender,Subject,Time Processed\n"
+ROW = "u1,bob@corp.com,alice@corp.com,Hello,2026-11-02T09:15:00Z\n"
+
+
+def test_read_log_canonical_columns_and_extra_passthrough():
+    data = (HEADER.strip() + ",label,Size\n" + ROW.strip() + ",0,1234\n").encode()
+    log = read_log(data)
+    assert list(log.frame.columns[:5]) == list(FIELDS)
+    assert log.extra_columns == ["label", "Size"]
+    assert log.frame.loc[0, "Size"] == "1234"
+    assert log.frame.loc[0, TIME] == pd.Timestamp("2026-11-02 09:15:00", tz="UTC")
+
+
+@pytest.mark.parametrize("header", [
+    "uuid,recipient,sender,subject,time_processed",
+    "UUID,RECIPIENT,SENDER,SUBJECT,TimeProcessed",
+    " Uuid , Recipient , Sender , Subject , Time-Processed ",
+])
+def test_read_log_header_matching_tolerates_case_spaces_underscores(header):
+    log = read_log((header + "\n" + ROW).encode())
+    assert log.report.rows == 1 and log.report.columns[TIME] == header.split(",")[-1]
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t"])
+def test_read_log_detects_delimiter(delimiter):
+    text = (HEADER + ROW).replace(",", delimiter)
+    log = read_log(text.encode())
+    assert log.report.delimiter == delimiter and len(log) == 1
+
+
+def test_read_log_utf8_bom_and_cp1252_fallback():
+    bom = read_log(b"\xef\xbb\xbf" + (HEADER + ROW).encode())
+    assert bom.report.encoding == "utf-8-sig" and bom.frame.columns[0] == "UUID"
+    latin = read_log((HEADER + "u1,b@x.de,a@x.de,Gr\xfc\xdfe caf\xe9,2026-11-02T09:15:00Z\n").encode("cp1252"))
+    assert latin.frame.loc[0, "Subject"] == "Grüße café"
+    assert any("cp1252" in w for w in latin.report.warnings)
+
+
+def test_read_log_utf16():
+    log = read_log((HEADER + ROW).encode("utf-16"))
+    assert log.report.encoding == "utf-16" and log.frame.loc[0, "Sender"] == "alice@corp.com"
+
+
+def test_parse_times_accepts_documented_formats():
+    values = pd.Series([
+        "2026-11-02T09:15:00Z", "2026-11-02T10:15:00+01:00", "2026-11-02 09:15:00",
+        "Mon, 02 Nov 2026 09:15:00 +0000", "11/02/2026 09:15:00", "1793610900", "1793610900000",
+    ])
+    parsed = parse_times(values)
+    assert parsed.notna().all()
+    assert (parsed == pd.Timestamp("2026-11-02 09:15:00", tz="UTC")).all()
+
+
+def test_unparsable_times_are_reported_not_dropped():
+    text = HEADER + ROW + "u2,b@c.com,a@c.com,Hi,not a date\n" + "u3,b@c.com,a@c.com,Hi,\n"
+    log = read_log(text.encode())
+    assert len(log) == 3
+    assert log.report.unparsed_times == 2
+    assert log.report.unparsed_examples[0] == (1, "not a date")
+    assert list(log.scorable) == [True, False, False]
+
+
+def test_empty_fields_and_multiple_recipients_are_valid():
+    text = HEADER + 'u1,"a@x.com; b@y.org, c@z.net",,,2026-11-02T09:15:00Z\n'
+    log = read_log(text.encode())
+    assert log.frame.loc[0, "Sender"] == "" and log.frame.loc[0, "Subject"] == ""
+
+
+def test_duplicate_uuids_warn_not_fail():
+    log = read_log((HEADER + ROW + ROW).encode())
+    assert log.report.duplicate_uuids == 1 and len(log) == 2
+    assert any("repeat a UUID" in w for w in log.report.warnings)
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "is empty"),
+    (b"   \n\n", "is empty"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR", "PNG image"),
+    (b"PK\x03\x04rest-of-zip", "ZIP archive"),
+    (HEADER.encode(), "no data rows"),
+    (ROW.encode(), "looks like data, not a header"),
+    (b"id,to,from,subject,date\n1,a@b.c,d@e.f,hi,2026-01-01\n", "Did you mean .*'date' for 'Time Processed'"),
+    ((HEADER + "u1,a@b.c,d@e.f,hi,yesterday-ish\n").encode(), "could be read as a time"),
+])
+def test_bad_input_raises_one_clear_error(data, message):
+    with pytest.raises(DataError, match=message) as caught:
+        read_log(data, name="log.csv")
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_column_message_lists_found_columns():
+    with pytest.raises(DataError, match=r"missing column\(s\) 'UUID', 'Recipient', 'Sender', 'Time Processed'\. Found: id, to, from, subject, date"):
+        read_log(b"id,to,from,subject,date\n1,a@b.c,d@e.f,hi,2026-01-01\n")
+
+
+def test_explicit_column_mapping():
+    data = b"id,to,from,title,date\n1,a@b.c,d@e.f,hi,2026-01-01T00:00:00Z\n"
+    log = read_log(data, columns={"UUID": "id", "Recipient": "to", "Sender": "from", "subject": "title", "time_processed": "date"})
+    assert log.frame.loc[0, "Subject"] == "hi"
+
+
+def test_microsoft365_preset_detected_automatically():
+    data = (
+        "Received,SenderAddress,RecipientAddress,Subject,Status,ToIP,FromIP,Size,MessageId,MessageTraceId\n"
+        "11/24/2026 5:03:12 PM,a@x.com,b@corp.com,Hi,Delivered,,1.2.3.4,2000,<m1@x.com>,abc\n"
+    ).encode()
+    log = read_log(data)
+    assert log.report.preset == "microsoft365"
+    assert log.frame.loc[0, "UUID"] == "<m1@x.com>"
+    assert log.frame.loc[0, TIME] == pd.Timestamp("2026-11-24 17:03:12", tz="UTC")
+    assert "Status" in log.extra_columns
+
+
+def test_google_workspace_preset():
+    data = b"Date,Message ID,Subject,Sender,Recipient,Status\n2026-11-24T10:00:00Z,<m@g>,Hi,a@x.com,b@y.com,Delivered\n"
+    log = read_log(data, preset="google_workspace")
+    assert log.frame.loc[0, "UUID"] == "<m@g>"
+
+
+def test_concat_logs_renumbers_rows():
+    a = read_log((HEADER + ROW).encode(), name="a.csv")
+    b = read_log((HEADER + ROW.replace("u1", "u2")).encode(), name="b.csv")
+    both = concat_logs([a, b])
+    assert list(both.frame["UUID"]) == ["u1", "u2"] and both.report.rows == 2
