@@ -226,7 +226,7 @@ def cmd_detect(args) -> int:
     unscored = int((~scores["scored"]).sum())
     print(
         f"model {detector.bundle_name_}: {len(flagged):,} of {int(scores['scored'].sum()):,} scored rows "
-        f"flagged (threshold {threshold:.6g}); {unscored:,} rows not scored"
+        f"flagged (threshold {threshold:.6g}); not scored (unreadable time): {unscored:,}"
     )
     for _, row in flagged.head(10).iterrows():
         print(f"  {row[UUID]}  {row[ERROR]:.4g}  {row[REASON]}")

@@ -279,8 +279,6 @@ _IT_ISSUES = ("Laptop not booting", "VPN connection drops", "New monitor request
 _STATUSES = ("In Progress", "Waiting for customer", "Resolved", "Closed")
 _CHANNELS = ("general", "sales-team", "eng-announcements", "support-escalations", "random", "incidents")
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
-_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-           "October", "November", "December")
 _HEADLINES = ("Q3 results and what's next", "Meet the new Labs team", "Office move update",
               "Customer wins of the month", "Security awareness month", "Welcome our new starters",
               "Product roadmap highlights", "Volunteering day recap")
@@ -426,7 +424,7 @@ _PHISHING_SUBJECTS = (
     "V\u0435rify your \u0430\u0441\u0441\u043eunt immediately",
     "\u26a0\ufe0f DocuSign: Document #{num} waiting for your signature - EXPIRES TODAY",
     "RE: Outstanding payment ${amount} - wire details inside",
-    "Voicemail (0:{small}7) from +1 (555) ***-**{small}{small} \U0001f4de",
+    "Voicemail (0:4{small}) from +1 (555) ***-**{small}{small} \U0001f4de",
     "Your package could not be delivered - pay $1.99 customs fee",
     "HR: MANDATORY salary adjustment review - sign by 5PM!!",
     "\u0421\u0440\u0435\u0441\u0456al offer: claim ${amount} refund!!!",
@@ -511,18 +509,18 @@ def _choice(rng: np.random.Generator, options, size=None):
 class _Filler(dict):
     """Format mapping that invents a value for every template variable on demand."""
 
-    def __init__(self, rng: np.random.Generator, year: int, org_names: tuple[str, ...], org: str = ""):
+    def __init__(self, rng: np.random.Generator, cal: _Calendar, org_names: tuple[str, ...], org: str = ""):
         super().__init__()
-        self.rng, self.year, self.org_names, self.org = rng, year, org_names, org
+        self.rng, self.cal, self.org_names, self.org = rng, cal, org_names, org
 
     def __missing__(self, key: str) -> str:
         rng = self.rng
-        if key == "quarter":
-            return f"Q{rng.integers(1, 5)} {self.year + int(rng.random() < 0.3)}"
+        if key == "quarter":  # periods people talk about: around the time of the log
+            return _choice(rng, self.cal.quarter_labels)
         if key == "year":
-            return str(self.year + int(rng.random() < 0.3))
+            return str(self.cal.year + int(rng.random() < 0.3))
         if key == "month":
-            return f"{_choice(rng, _MONTHS)} {self.year}"
+            return _choice(rng, self.cal.month_labels)
         if key == "num":
             return str(rng.integers(1000, 99999))
         if key == "ticket":
@@ -548,9 +546,8 @@ class _Filler(dict):
         return _choice(rng, pools[key])
 
 
-def _subject_pool(rng, templates, size, year, org_names, org="") -> list[str]:
-    filler_templates = _choice(rng, templates, size)
-    return [t.format_map(_Filler(rng, year, org_names, org)) for t in filler_templates]
+def _subject_pool(rng, templates, size, cal, org_names, org="") -> list[str]:
+    return [t.format_map(_Filler(rng, cal, org_names, org)) for t in _choice(rng, templates, size)]
 
 
 # --------------------------------------------------------------------------- organisation
@@ -560,7 +557,6 @@ def _subject_pool(rng, templates, size, year, org_names, org="") -> list[str]:
 class _Organisation:
     addresses: np.ndarray  # object: bare address per address id
     sender_forms: np.ndarray  # object: how the gateway shows the address as a sender
-    names: np.ndarray  # object: "First Last" or service display name
     domains: tuple[str, ...]
     domain_of: np.ndarray  # int: domain id per address id
     outlook_style: np.ndarray  # bool: writes "RE:"/"FW:" instead of "Re:"/"Fwd:"
@@ -706,7 +702,7 @@ def _build_organisation(head_count: int) -> _Organisation:
                                                    p=w / w.sum())
 
     org = _Organisation(
-        addresses=addresses_arr, sender_forms=sender_forms, names=names_arr, domains=domains,
+        addresses=addresses_arr, sender_forms=sender_forms, domains=domains,
         domain_of=domain_of, outlook_style=rng.random(n_addresses) < 0.3, n_employees=n_employees,
         employee_dept=employee_dept, employee_activity=rng.lognormal(0, 0.5, n_employees),
         executives=np.array(executives), internal_contacts=internal_contacts,
@@ -735,6 +731,20 @@ class _Calendar:
     @functools.cached_property
     def weekday(self) -> np.ndarray:
         return np.asarray(self.dates.dayofweek)
+
+    @property
+    def year(self) -> int:
+        return int(self.dates[0].year)
+
+    @functools.cached_property
+    def month_labels(self) -> tuple[str, ...]:
+        first, last = self.dates[0].to_period("M"), self.dates[-1].to_period("M")
+        return tuple(m.strftime("%B %Y") for m in pd.period_range(first - 1, last + 1, freq="M"))
+
+    @functools.cached_property
+    def quarter_labels(self) -> tuple[str, ...]:
+        first, last = self.dates[0].to_period("Q"), self.dates[-1].to_period("Q")
+        return tuple(f"Q{q.quarter} {q.year}" for q in pd.period_range(first - 1, last + 1, freq="Q"))
 
     @functools.cached_property
     def day_labels(self) -> np.ndarray:
@@ -865,7 +875,6 @@ def _pick_employees(org: _Organisation, rng: np.random.Generator, size: int, cat
 
 def _conversation_and_automated(org: _Organisation, cal: _Calendar, n_rows: int, rng: np.random.Generator,
                                 pool_size: int) -> _Rows:
-    year = int(str(cal.first_day)[:4])
     counts = dict(zip(_CATEGORY_SHARES, rng.multinomial(n_rows, list(_CATEGORY_SHARES.values()))))
     n_int, n_ext = _N_INTERNAL_CONTACTS, _N_EXTERNAL_CONTACTS
     # Contacts as one table: internal slots first, then external ones.
@@ -893,7 +902,7 @@ def _conversation_and_automated(org: _Organisation, cal: _Calendar, n_rows: int,
     # (department, external domain) so a customer's threads stay recognisable.
     n_depts = len(DEPARTMENTS)
     internal_pool = np.array([s for dept in DEPARTMENTS for s in _subject_pool(
-        rng, _INTERNAL_SUBJECTS[dept], pool_size, year, org.org_names)], dtype=object)
+        rng, _INTERNAL_SUBJECTS[dept], pool_size, cal, org.org_names)], dtype=object)
     external_pool_size = int(np.clip(pool_size // 25, 12, 80))
     org_name_of_domain = {d: o for d, o, *_ in _EXTERNAL_DOMAINS}
     n_domains = len(org.domains)
@@ -903,7 +912,7 @@ def _conversation_and_automated(org: _Organisation, cal: _Calendar, n_rows: int,
             if domain in org_name_of_domain:
                 start = (di * n_domains + mi) * external_pool_size
                 external_pool[start:start + external_pool_size] = _subject_pool(
-                    rng, _EXTERNAL_SUBJECTS[dept], external_pool_size, year, org.org_names,
+                    rng, _EXTERNAL_SUBJECTS[dept], external_pool_size, cal, org.org_names,
                     org_name_of_domain[domain])
     for part, outsider in zip(category_parts, external_party):
         dept = org.employee_dept[part["anchor"]]
@@ -933,11 +942,16 @@ def _conversation_and_automated(org: _Organisation, cal: _Calendar, n_rows: int,
         dept_weight = np.array([audience.get(d, 0.0) for d in DEPARTMENTS])
         weights = dept_weight[org.employee_dept]
         anchor[rows] = rng.choice(org.n_employees, len(rows), p=weights / weights.sum())
-        pool = np.array(_subject_pool(rng, templates, auto_pool_size, year, org.org_names), dtype=object)
+        pool = np.array(_subject_pool(rng, templates, auto_pool_size, cal, org.org_names), dtype=object)
         subject[rows] = pool[_zipf_index(rng, len(rows), auto_pool_size, 0.7)]
-    category_parts.append(dict(anchor=anchor, slot=np.full(size, -1), sender=org.automated_ids[which],
+    sender = org.automated_ids[which]
+    time = cal.sample_times(rng, size, "automated")
+    # In-house systems (helpdesk, expenses) write when their human operators work.
+    in_house = np.isin(org.domain_of[sender], [org.domains.index(d) for d in INTERNAL_DOMAINS])
+    time[in_house] = cal.sample_times(rng, int(in_house.sum()), "human")
+    category_parts.append(dict(anchor=anchor, slot=np.full(size, -1), sender=sender,
                                first=anchor, k=_recipient_counts(rng, size, "automated"),
-                               time=cal.sample_times(rng, size, "automated"), subject=subject,
+                               time=time, subject=subject,
                                category=np.full(size, "automated", dtype=object)))
 
     columns = {key: np.concatenate([p[key] for p in category_parts]) for key in category_parts[0]}
@@ -1057,7 +1071,6 @@ def _anomaly_budget(n_rows: int, anomaly_rate: float) -> dict[str, int]:
 class _AnomalyWriter:
     def __init__(self, org: _Organisation, cal: _Calendar, normal: _Rows, rng: np.random.Generator):
         self.org, self.cal, self.normal, self.rng = org, cal, normal, rng
-        self.year = int(str(cal.first_day)[:4])
         self.known_addresses = set(org.addresses.tolist())
         self.known_domains = set(org.domains)
         self.rows: dict[str, list] = {k: [] for k in ("time", "sender", "recipient", "subject", "kind")}
@@ -1069,7 +1082,7 @@ class _AnomalyWriter:
             self.rows[key].append(value)
 
     def fill(self, template: str, org_name: str = "") -> str:
-        return template.format_map(_Filler(self.rng, self.year, self.org.org_names, org_name))
+        return template.format_map(_Filler(self.rng, self.cal, self.org.org_names, org_name))
 
     def person_name(self) -> tuple[str, str]:
         return _choice(self.rng, _FIRST_NAMES), _choice(self.rng, _LAST_NAMES)

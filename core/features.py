@@ -273,9 +273,10 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         raw = self._raw_features(parsed, leave_one_out=True)
         model_inputs = self._model_inputs(raw)
         self.scaler_ = StandardScaler().fit(model_inputs.to_numpy(np.float64))
-        # Constant features (e.g. no look-alikes in training) must still register when they
-        # appear later; scale them by 1 rather than letting sklearn's zero-variance rule hide them.
-        self.scaler_.scale_ = np.where(self.scaler_.var_ > 1e-12, self.scaler_.scale_, 1.0)
+        # A feature that never varied in training (no look-alike domain, no burst) must stand
+        # out when it finally does: any change from the constant maps to the clip limit,
+        # instead of sklearn's zero-variance rule (scale 1) that would hide it among the rest.
+        self.scaler_.scale_ = np.where(self.scaler_.var_ > 1e-12, self.scaler_.scale_, 1.0 / self.clip)
         return self._scale(model_inputs)
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
@@ -487,30 +488,40 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         return pd.DataFrame(columns)
 
     def _lookalike(self, domains: pd.Series, domain_count: np.ndarray) -> np.ndarray:
-        """1 for a rare sender domain a few edits away from a familiar one (``paypa1.com``)."""
+        """1 for a sender domain a few edits away from a far more familiar one (``paypa1.com``)."""
+        targets = self._lookalike_targets(pd.unique(domains[domains.str.len() >= 4]))
+        return domains.isin(list(targets)).to_numpy(float)
+
+    def _lookalike_targets(self, domains) -> dict[str, str]:
+        """domain -> the familiar training domain it imitates, for the domains that imitate one.
+
+        A look-alike is within ``lookalike_max_edits`` edits (1 for names shorter than 8
+        characters, where one edit already makes a different real name likely) of a familiar
+        domain and at least ten times rarer than it in training — so two real, similar and
+        both common domains are not flagged.
+        """
         from rapidfuzz.distance import DamerauLevenshtein
         from rapidfuzz.process import cdist
 
-        result = np.zeros(len(domains))
         familiar = list(self.familiar_domains_)
-        familiar_set = set(familiar)
-        candidates = domains[(domain_count < 3) & (domains.str.len() >= 4)]
-        distinct = [d for d in pd.unique(candidates) if d and d not in familiar_set]
+        distinct = [d for d in domains if d]
         if not distinct or not familiar:
-            return result
+            return {}
         distance = cdist(distinct, familiar, scorer=DamerauLevenshtein.distance, workers=1)
-        close = distance.min(axis=1) <= self.lookalike_max_edits
-        lookalikes = {d for d, hit in zip(distinct, close) if hit}
-        result[domains.isin(lookalikes).to_numpy()] = 1.0
-        return result
+        distance[distance == 0] = 255  # the domain itself
+        nearest = distance.argmin(axis=1)
+        limit = np.where(np.array([len(d) for d in distinct]) < 8, 1, self.lookalike_max_edits)
+        close = distance[np.arange(len(distinct)), nearest] <= limit
+        seen = self.counts_["sender_domain"].add(self.counts_["recipient_domain"], fill_value=0)
+        found = {}
+        for domain, target, hit in zip(distinct, nearest, close):
+            if hit and seen.get(domain, 0) * 10 <= seen.get(familiar[target], 0):
+                found[domain] = familiar[target]
+        return found
 
     def lookalike_target(self, domain: str) -> str | None:
         """The familiar training domain that ``domain`` imitates, if any."""
-        from rapidfuzz.distance import DamerauLevenshtein
-        from rapidfuzz.process import extractOne
-
-        match = extractOne(domain, list(self.familiar_domains_), scorer=DamerauLevenshtein.distance)
-        return match[0] if match and 0 < match[1] <= self.lookalike_max_edits else None
+        return self._lookalike_targets([domain]).get(domain)
 
     def _word_rarity(self, subject_key: pd.Series, own: float) -> np.ndarray:
         """Mean surprise of the subject's words: -log of each word's training frequency."""

@@ -161,7 +161,7 @@ def read_log(
     report.duplicate_uuids = int(frame[UUID].duplicated().sum())
     if report.duplicate_uuids:
         report.warnings.append(
-            f"{report.duplicate_uuids:,} rows repeat a UUID seen earlier in the file; "
+            f"Rows repeating a UUID seen earlier in the file: {report.duplicate_uuids:,}; "
             "they are kept and scored separately."
         )
     unparsed = frame[TIME].isna().to_numpy()
@@ -379,7 +379,7 @@ def _check_times(frame: pd.DataFrame, raw_times: pd.Series, report: LoadReport, 
     if report.unparsed_times:
         shown = "; ".join(f"row {i + 1}: {v!r}" for i, v in report.unparsed_examples[:3])
         report.warnings.append(
-            f"{report.unparsed_times:,} rows have a time that can't be read ({shown}); "
+            f"Rows with a time that can't be read: {report.unparsed_times:,} ({shown}); "
             "they are left out of training and scoring and listed as unscored."
         )
 

@@ -76,7 +76,7 @@ def test_empty_fields_and_multiple_recipients_are_valid():
 def test_duplicate_uuids_warn_not_fail():
     log = read_log((HEADER + ROW + ROW).encode())
     assert log.report.duplicate_uuids == 1 and len(log) == 2
-    assert any("repeat a UUID" in w for w in log.report.warnings)
+    assert any("repeating a UUID" in w for w in log.report.warnings)
 
 
 @pytest.mark.parametrize("data, message", [

@@ -1,0 +1,119 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.exceptions import NotFittedError
+
+from core.errors import DataError
+from core.features import (
+    EmailFeatures,
+    SeedFeatures,
+    UNSEEN_CODE,
+    make_preprocessor,
+    recipient_lists,
+    sender_addresses,
+)
+from core.schema import RECIPIENT, SENDER, SUBJECT, TIME
+
+
+def _frame(rows):
+    frame = pd.DataFrame(rows, columns=[RECIPIENT, SENDER, SUBJECT, TIME])
+    frame[TIME] = pd.to_datetime(frame[TIME], utc=True)
+    return frame
+
+
+TRAIN = _frame([
+    ("bob@corp.com", "alice@corp.com", "Budget", "2026-11-02T09:00:00Z"),
+    ("carol@corp.com", "dave@corp.com", "Lunch", "2026-11-02T10:00:00Z"),
+    ("erin@corp.com", "alice@corp.com", "Report", "2026-11-02T11:00:00Z"),
+])
+
+
+def test_seed_features_use_one_encoder_per_column():
+    pre = SeedFeatures().fit(TRAIN)
+    assert set(pre.encoders_) == {RECIPIENT, SENDER, SUBJECT}
+    assert pre.encoders_[SENDER] is not pre.encoders_[SUBJECT]
+    # Each encoder keeps its own column's classes — the report's shared LabelEncoder kept only the last.
+    assert list(pre.encoders_[SENDER].categories_[0]) == ["alice@corp.com", "dave@corp.com"]
+    assert list(pre.encoders_[SUBJECT].categories_[0]) == ["Budget", "Lunch", "Report"]
+
+
+def test_seed_features_match_the_report_recipe():
+    pre = SeedFeatures().fit(TRAIN)
+    raw = pre._encode(TRAIN)
+    np.testing.assert_array_equal(raw[:, 1], [0, 1, 0])  # sender codes
+    np.testing.assert_allclose(raw[:, 3], TRAIN[TIME].astype("int64") / 1e6)  # Unix seconds
+    X = pre.transform(TRAIN)
+    np.testing.assert_allclose(X.mean(axis=0), 0, atol=1e-6)  # StandardScaler
+
+
+def test_seed_features_unseen_values_get_reserved_code_and_are_flagged():
+    pre = SeedFeatures().fit(TRAIN)
+    new = _frame([("zed@evil.biz", "mallory@evil.biz", "Wire now", "2026-11-03T03:00:00Z")])
+    assert np.isfinite(pre.transform(new)).all()
+    assert (pre._encode(new)[:, :3] == UNSEEN_CODE).all()
+    flags = pre.new_values(new)
+    assert flags.loc[0, SENDER] and flags.loc[0, RECIPIENT] and flags.loc[0, SUBJECT]
+
+
+def test_transform_before_fit_raises_not_fitted():
+    with pytest.raises(NotFittedError):
+        SeedFeatures().transform(TRAIN)
+    with pytest.raises(NotFittedError):
+        EmailFeatures().transform(TRAIN)
+
+
+def test_make_preprocessor_rejects_unknown_set():
+    with pytest.raises(DataError, match="expected one of email, seed"):
+        make_preprocessor("fancy")
+
+
+def test_address_parsing_handles_display_names_and_lists():
+    senders = pd.Series(['"Ben Green" <Ben@Mind.com>', "plain@x.org", "", "no address"])
+    assert list(sender_addresses(senders)) == ["ben@mind.com", "plain@x.org", "", ""]
+    lists = recipient_lists(pd.Series(["a@x.com; B@y.org, c@z.net", ""]))
+    assert list(lists[0]) == ["a@x.com", "b@y.org", "c@z.net"] and list(lists[1]) == []
+
+
+def test_email_features_leave_one_out_makes_single_training_sender_look_new(demo_log):
+    frame = demo_log.frame[demo_log.scorable]
+    pre = EmailFeatures()
+    pre.fit(frame)
+    once = TRAIN.iloc[[1]]  # dave@corp.com never occurs in the demo log
+    counted = pre._raw_features(pre._parse(once), leave_one_out=False)
+    assert counted.loc[0, "sender_count"] == 0
+    # A sender seen exactly once in training is counted 0 for its own training row.
+    senders = sender_addresses(frame[SENDER])
+    single = senders.value_counts()
+    single = single[single == 1].index
+    if len(single):
+        raw = pre._raw_features(pre._parse(frame), leave_one_out=True)
+        assert (raw.loc[senders.isin(single).to_numpy(), "sender_count"] == 0).all()
+
+
+def test_email_features_are_finite_for_new_and_odd_rows(demo_log):
+    pre = EmailFeatures().fit(demo_log.frame[demo_log.scorable])
+    odd = _frame([
+        ("", "", "", "2026-11-03T03:00:00Z"),
+        ("a@x.com;" * 300, "<script>@x", "=HYPERLINK(\"x\") 💸 \u202e", "1999-01-01T00:00:00Z"),
+    ])
+    X = pre.transform(odd)
+    assert X.shape == (2, len(pre.feature_names_out_)) and np.isfinite(X).all()
+    assert pre.new_values(odd).loc[0, SENDER]
+
+
+def test_email_features_flag_lookalike_domain(demo_frame, demo_log):
+    pre = EmailFeatures().fit(demo_log.frame[demo_log.scorable & (demo_frame["label"] == 0).to_numpy()])
+    familiar = pre.familiar_domains_[0]
+    fake = familiar[:2] + familiar[3] + familiar[2] + familiar[4:]  # swap two letters
+    rows = _frame([("x@" + familiar, "ceo@" + fake, "Invoice", "2026-11-03T10:00:00Z")])
+    described = pre.describe(rows)
+    assert described.loc[0, "sender_domain_lookalike"] == 1
+    reason = pre.reasons("sender_domain_lookalike", described, rows).iloc[0]
+    assert fake in reason and familiar in reason
+
+
+def test_email_features_cyclic_time():
+    pre = EmailFeatures().fit(TRAIN)
+    names = list(pre.feature_names_out_)
+    assert {"hour_sin", "hour_cos", "weekday_sin", "weekday_cos"} <= set(names)
+    assert "unix_time" not in names
