@@ -347,7 +347,7 @@ def _parse_ragged(text: str, report: LoadReport) -> pd.DataFrame:
     ]
     frame = pd.DataFrame(fixed, columns=[*header, "extra_fields"], dtype=str)
     report.warnings.append(
-        f"{long_rows:,} rows had more fields than the header; the surplus is kept in column "
+        f"Rows with more fields than the header: {long_rows:,}; the surplus is kept in column "
         "'extra_fields'. Check the delimiter and quoting of the export."
     )
     return frame

@@ -8,6 +8,7 @@ terms, and whether the sender / recipient / subject were ever seen in training.
 
 from __future__ import annotations
 
+import csv
 import io
 from dataclasses import dataclass
 
@@ -224,6 +225,10 @@ def scores_csv(scores: pd.DataFrame) -> bytes:
 
 
 def to_csv_bytes(frame: pd.DataFrame) -> bytes:
+    """UTF-8 CSV with every text cell quoted: pandas leaves a lone CR unquoted, which
+    another reader would take as a line break and so shift every later column."""
     buffer = io.StringIO()
-    safe_for_spreadsheet(frame).to_csv(buffer, index=False, float_format="%.6g")
+    safe_for_spreadsheet(frame).to_csv(
+        buffer, index=False, float_format="%.6g", quoting=csv.QUOTE_NONNUMERIC
+    )
     return buffer.getvalue().encode("utf-8")
