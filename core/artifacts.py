@@ -103,15 +103,18 @@ def check_name(name: str) -> str:
 
 
 def save_bundle(detector, artifacts_dir: str | os.PathLike = DEFAULT_ARTIFACTS, *,
-                name: str | None = None, extra_metadata: dict | None = None) -> BundleInfo:
+                name: str | None = None, extra_metadata: dict | None = None,
+                stale_after: float = 24 * 3600) -> BundleInfo:
     """Save a fitted detector as a new bundle and return where it went.
 
     The bundle is complete or absent: files go to a temporary folder, are flushed to disk,
     and the folder is renamed into place. A taken ``name`` gets a numeric suffix.
+    Temporary folders older than ``stale_after`` seconds (left by a killed save) are removed.
     """
     root = Path(artifacts_dir)
     root.mkdir(parents=True, exist_ok=True)
     base = check_name(name or default_name())
+    remove_stale_temporaries(root, stale_after)
     temp = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX, dir=root))
     try:
         detector.model_.save(temp / MODEL_FILE)
@@ -126,6 +129,17 @@ def save_bundle(detector, artifacts_dir: str | os.PathLike = DEFAULT_ARTIFACTS, 
         shutil.rmtree(temp, ignore_errors=True)
         raise
     return BundleInfo(final.name, final, meta)
+
+
+def remove_stale_temporaries(root: Path, older_than: float) -> None:
+    """Delete temporary folders of saves that died (killed, power loss) long enough ago."""
+    now = datetime.now(timezone.utc).timestamp()
+    for path in root.glob(_TEMP_PREFIX + "*"):
+        try:
+            if now - path.stat().st_mtime >= older_than:
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue
 
 
 def _rename_into_place(temp: Path, root: Path, base: str) -> Path:
