@@ -33,7 +33,7 @@ demo: $(STAMP)
 	$(PY) -m core demo-data demo.csv --rows 5000
 
 bench-quality: $(STAMP)
-	$(PY) bench/quality.py
+	$(PY) -m bench.quality
 
 bench-speed: $(STAMP)
-	$(PY) bench/speed.py
+	$(PY) -m bench.speed

@@ -1,0 +1,264 @@
+"""Speed and scale: training, end-to-end scoring, threshold changes, t-SNE, dashboard start.
+
+    python -m bench.speed [--rows 10000 100000 1000000] [--skip-training] [--skip-browser]
+
+Every figure is measured in this one run on this machine, and compared as ratios to a
+reference measured alongside it (pandas' own CSV read, the report's training recipe), so
+a busy machine shifts both sides alike. Demo logs are generated once into a cache folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench.table import markdown_table
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = Path(tempfile.gettempdir()) / "email-ad-bench"
+TRAIN_ROWS = 100_000
+
+
+def demo_csv(rows: int) -> Path:
+    from core.demo import make_demo_log
+
+    path = CACHE / f"demo_{rows}.csv"
+    if not path.is_file():
+        CACHE.mkdir(parents=True, exist_ok=True)
+        make_demo_log(rows, seed=0).to_csv(path, index=False)
+    return path
+
+
+def in_subprocess(code: str, *args) -> tuple[dict, int]:
+    """Run ``code`` in a fresh Python; return its JSON result and its peak RSS in MB."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    result = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    if result.returncode != 0:
+        raise RuntimeError(result.stderr[-2000:])
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    # ru_maxrss of children is the max over all children so far: run the biggest last.
+    return json.loads(result.stdout.strip().splitlines()[-1]), max(peak, before) // 1024
+
+
+READ_ONLY = """
+import json, sys, time
+import pandas as pd
+started = time.perf_counter()
+pd.read_csv(sys.argv[1], engine="pyarrow")
+print(json.dumps({"seconds": time.perf_counter() - started}))
+"""
+
+SCORE_END_TO_END = """
+import json, sys, time
+started = time.perf_counter()
+from core.artifacts import load_bundle
+from core.loading import read_log
+from core.scoring import score_log, scores_csv
+detector = load_bundle(sys.argv[2], sys.argv[3])
+loaded = time.perf_counter()
+log = read_log(sys.argv[1])
+read = time.perf_counter()
+scores = score_log(detector, log)
+scored = time.perf_counter()
+with open(sys.argv[4], "wb") as out:
+    out.write(scores_csv(scores))
+done = time.perf_counter()
+print(json.dumps({"seconds": done - loaded, "model_load": loaded - started, "read": read - loaded,
+                  "score": scored - read, "write": done - scored}))
+"""
+
+TRAIN = """
+import json, sys, time
+from core.loading import read_log
+from core.model import AutoencoderDetector
+log = read_log(sys.argv[1])
+frame = log.frame[log.scorable]
+params = json.loads(sys.argv[2])
+epoch_times = []
+detector = AutoencoderDetector(**params)
+started = time.perf_counter()
+detector.fit(frame, callback=lambda p: epoch_times.append(p.elapsed))
+seconds = time.perf_counter() - started
+print(json.dumps({"seconds": seconds, "epochs": detector.epochs_run_, "fit_rows": detector.n_train_rows_,
+                  "first_epoch": epoch_times[0], "train_seconds": epoch_times[-1]}))
+"""
+
+
+def bench_training(report) -> None:
+    from core.model import AutoencoderDetector
+
+    path = demo_csv(TRAIN_ROWS)
+    default = AutoencoderDetector()
+    configs = {
+        "default": {},
+        "report recipe (seed features, batch 64)": {"feature_set": "seed", "batch_size": 64},
+    }
+    results = {}
+    for label, params in configs.items():
+        res, _ = in_subprocess(TRAIN, path, json.dumps(params))
+        results[label] = res
+        rows_per_epoch = res["fit_rows"] * (1 - default.validation_split)
+        report.append({
+            "measure": f"training {TRAIN_ROWS // 1000}k rows x {res['epochs']} epochs: {label}",
+            "value": f"{res['seconds']:.1f} s wall",
+            "detail": f"{rows_per_epoch * res['epochs'] / res['train_seconds']:,.0f} rows/s per epoch",
+        })
+    ratio = results["report recipe (seed features, batch 64)"]["seconds"] / results["default"]["seconds"]
+    report.append({"measure": "training speed-up of the default over the report recipe", "value": f"{ratio:.1f}x", "detail": ""})
+
+
+def bench_quality(report) -> None:
+    from bench.quality import run, summarize
+
+    table = summarize(run(["csdmc2010"], [0, 1, 2], 50))
+    for _, row in table[table["detector"] == "autoencoder"].iterrows():
+        report.append({
+            "measure": f"quality on csdmc2010 (protocol, 3 seeds): autoencoder, {row['features']} features",
+            "value": f"ROC-AUC {row['ROC-AUC']:.3f}", "detail": f"PR-AUC {row['PR-AUC']:.3f}",
+        })
+
+
+def bench_scoring(report, sizes, model_dir: Path) -> dict:
+    growth = {}
+    for rows in sizes:
+        path = demo_csv(rows)
+        read, _ = in_subprocess(READ_ONLY, path)
+        out = CACHE / f"scores_{rows}.csv"
+        res, peak = in_subprocess(SCORE_END_TO_END, path, "bench", model_dir, out)
+        growth[rows] = res["seconds"]
+        report.append({
+            "measure": f"score end to end, {rows:,} rows (CSV -> scores CSV)",
+            "value": f"{res['seconds']:.1f} s, {rows / res['seconds']:,.0f} rows/s",
+            "detail": (f"{res['seconds'] / read['seconds']:.1f}x pandas read ({read['seconds']:.2f} s); "
+                       f"read {res['read']:.1f} s, score {res['score']:.1f} s, write {res['write']:.1f} s; "
+                       f"peak RSS <= {peak:,} MB"),
+        })
+    return growth
+
+
+def bench_threshold(report, scores_path: Path) -> None:
+    from core.scoring import ERROR, ThresholdView, flagged_frame
+
+    scores = pd.read_csv(scores_path, usecols=["UUID", ERROR, "reason"], engine="pyarrow")
+    view = ThresholdView.from_scores(scores)
+    errors = scores[ERROR].to_numpy()
+    thresholds = np.quantile(errors[np.isfinite(errors)], np.linspace(0.5, 0.999, 60))
+    timings = []
+    for t in thresholds:
+        started = time.perf_counter()
+        view.flagged_count(t)
+        np.searchsorted(view.bin_edges, t)  # where the line sits on the pre-binned histogram
+        scores.iloc[view.flagged_positions(t, limit=50)]
+        timings.append((time.perf_counter() - started) * 1000)
+    report.append({
+        "measure": f"threshold change at {len(scores):,} scored rows (count, bins, first 50 rows)",
+        "value": f"median {np.median(timings):.2f} ms", "detail": f"p95 {np.percentile(timings, 95):.2f} ms",
+    })
+    started = time.perf_counter()
+    flagged_frame(scores, float(np.median(thresholds)))
+    report.append({"measure": "  for comparison: full scan + sort of the flagged rows", "value": f"{(time.perf_counter() - started) * 1000:.0f} ms", "detail": ""})
+
+
+def bench_tsne(report, sizes) -> dict:
+    from core.projection import tsne_map
+
+    growth = {}
+    rng = np.random.default_rng(0)
+    for rows in sizes:
+        features = rng.normal(size=(rows, 27)).astype(np.float32)
+        flagged = rng.random(rows) > 0.95
+        started = time.perf_counter()
+        tsne_map(features, flagged)
+        growth[rows] = time.perf_counter() - started
+        report.append({"measure": f"t-SNE map, {rows:,} scored rows", "value": f"{growth[rows]:.1f} s", "detail": "sampled to the cap, every flagged row kept"})
+    return growth
+
+
+def bench_cold_start(report) -> None:
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        report.append({"measure": "dashboard cold start", "value": "skipped", "detail": "chromium not installed"})
+        return
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port), "--server.headless", "true"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=[
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run"])
+            page = browser.new_page()
+            while True:
+                try:
+                    page.goto(f"http://127.0.0.1:{port}", timeout=2000)
+                    break
+                except Exception:
+                    time.sleep(0.1)
+            page.get_by_role("heading").first.wait_for(timeout=60000)
+            seconds = time.perf_counter() - started
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    report.append({"measure": "dashboard cold start (streamlit run -> home page heading rendered)", "value": f"{seconds:.1f} s", "detail": ""})
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
+    parser.add_argument("--skip-training", action="store_true", help="skip the two 100k-row trainings and the quality run")
+    parser.add_argument("--skip-browser", action="store_true")
+    args = parser.parse_args(argv)
+    sizes = sorted(args.rows)
+    report: list[dict] = []
+
+    # One model for the scoring runs: trained on 10k demo rows (scoring cost doesn't depend on it).
+    model_dir = CACHE / "artifacts"
+    from core.artifacts import list_bundles
+
+    if "bench" not in {b.name for b in list_bundles(model_dir)}:
+        subprocess.run([sys.executable, "-m", "core", "train", str(demo_csv(10_000)), "--artifacts", str(model_dir),
+                        "--name", "bench", "--epochs", "10"], cwd=ROOT, check=True, capture_output=True)
+
+    if not args.skip_training:
+        bench_training(report)
+        bench_quality(report)
+    growth_score = bench_scoring(report, sizes, model_dir)
+    bench_threshold(report, CACHE / f"scores_{sizes[-1]}.csv")
+    growth_tsne = bench_tsne(report, sizes)
+    if not args.skip_browser:
+        bench_cold_start(report)
+    if len(sizes) > 1:
+        lo, hi = sizes[0], sizes[-1]
+        for label, growth in (("scoring", growth_score), ("t-SNE map", growth_tsne)):
+            factor = growth[hi] / growth[lo]
+            report.append({"measure": f"growth {lo:,} -> {hi:,} rows: {label}", "value": f"{factor:.1f}x time for {hi / lo:.0f}x rows",
+                           "detail": "linear or better" if factor <= hi / lo * 1.1 else "worse than linear"})
+    print(markdown_table(pd.DataFrame(report)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
