@@ -165,6 +165,7 @@ def _metadata(detector, extra: dict) -> dict:
         "format_version": FORMAT_VERSION,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "threshold": float(detector.threshold_),
+        "error_scale": np.asarray(detector.error_scale_, dtype=float).tolist(),
         "percentile": float(detector.percentile),
         "feature_set": detector.feature_set,
         "features": list(detector.preprocessor_.feature_names_out_),
@@ -291,6 +292,7 @@ def load_bundle(name: str | None = None, artifacts_dir: str | os.PathLike = DEFA
     detector.model_ = load_model_file(model_path)
     detector.preprocessor_ = joblib.load(path / PREPROCESSOR_FILE)
     detector.threshold_ = float(meta["threshold"])
+    detector.error_scale_ = np.asarray(meta["error_scale"], dtype=np.float64)
     detector.history_ = meta.get("history", {})
     detector.n_train_rows_ = meta.get("training_rows", 0)
     detector.n_test_rows_ = meta.get("test_rows", 0)

@@ -15,15 +15,17 @@ because the seed recipe's absolute Unix time makes every new day look anomalous 
 model trained on last month scores today, and its label codes are arbitrary integers whose
 distances mean nothing.
 
-Rarity is counted *leave-one-out* on the training rows (``fit_transform`` does not count a
-row's own occurrence), so a sender seen once in training looks exactly as "new" there as an
-unseen sender does when new mail is scored — the same trick scikit-learn's TargetEncoder uses
-with cross fitting. Burst and fan-out features are counted within the file being processed,
+Training rows are counted *with* their own occurrence (``leave_one_out=False``, the default):
+the autoencoder then learns what familiar mail looks like, and a first-contact sender, pair or
+subject at scoring time lies off that manifold. Counting leave-one-out (the option) makes
+"never seen before" an everyday value in training — a third of legitimate mail is first
+contact — and the reconstruction error can no longer see novelty, the strongest spam signal. Burst and fan-out features are counted within the file being processed,
 in fixed time windows, so they mean the same on a month of training mail and on one day.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 
 import numpy as np
@@ -45,7 +47,11 @@ _TOKEN = re.compile(r"[^\W_]{2,}")
 _NEW_VALUE_FIELDS = (SENDER, RECIPIENT, SUBJECT)
 
 # Columns add_context() writes: within-file behaviour, computed once over the whole file.
-_CONTEXT_COLUMNS = {"burst_5min": "context:burst_5min", "fanout_1h": "context:fanout_1h"}
+_CONTEXT_COLUMNS = {
+    "burst_5min": "context:burst_5min",
+    "fanout_1h": "context:fanout_1h",
+    "subject_campaign": "context:subject_campaign",
+}
 # Window sizes for behaviour within the file (seconds).
 BURST_WINDOW = 5 * 60
 FANOUT_WINDOW = 60 * 60
@@ -218,6 +224,28 @@ _EMAIL_FEATURES: dict[str, tuple[str, str]] = {
     "weekday": (TIME, "weekday"),
     "sender_hour_share": (TIME, "ratio"),
     "burst_5min": (TIME, "count"),
+    "subject_word_max_rarity": (SUBJECT, "ratio"),
+    "subject_ngram_rarity": (SUBJECT, "ratio"),
+    "subject_ngram_unseen": (SUBJECT, "ratio"),
+    "subject_mentions_recipient": (SUBJECT, "ratio"),
+    "subject_campaign": (SUBJECT, "count"),
+    "sender_name_address_similarity": (SENDER, "ratio"),
+    "sender_has_name": (SENDER, "ratio"),
+    "sender_domain_to_recipient_count": (RECIPIENT, "count"),
+    "sender_new": (SENDER, "ratio"),
+    "sender_domain_new": (SENDER, "ratio"),
+    "recipient_new": (RECIPIENT, "ratio"),
+    "pair_new": (RECIPIENT, "ratio"),
+    "subject_new": (SUBJECT, "ratio"),
+}
+# First contact, as explicit 0/1 flags: on a log1p count "never seen" (0) sits right next to
+# "seen once" (0.69) while familiar list traffic spreads to 6+, so novelty barely registers.
+_NEW_FLAGS = {
+    "sender_new": "sender_count",
+    "sender_domain_new": "sender_domain_count",
+    "recipient_new": "recipient_count",
+    "pair_new": "pair_count",
+    "subject_new": "subject_count",
 }
 
 
@@ -236,6 +264,8 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
     clip : float, default=10.0
         Standardized values are clipped to ``[-clip, clip]`` so one extreme field can't
         swamp the reconstruction error of a whole batch.
+    leave_one_out : bool, default=False
+        Count training rows without their own occurrence (see the module docstring).
 
     Learned attributes
     ------------------
@@ -254,7 +284,9 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         internal_min_share: float = 0.01,
         lookalike_max_edits: int = 2,
         clip: float = 10.0,
+        leave_one_out: bool = False,
     ):
+        self.leave_one_out = leave_one_out
         self.internal_domains = internal_domains
         self.internal_min_share = internal_min_share
         self.lookalike_max_edits = lookalike_max_edits
@@ -267,10 +299,11 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         return self
 
     def fit_transform(self, X: pd.DataFrame, y=None) -> np.ndarray:
-        """Learn frequencies and scaling; the rows' own occurrences are left out of their counts."""
+        """Learn frequencies and scaling (own occurrences left out only with ``leave_one_out``)."""
         parsed = self._parse(X)
         self._learn_counts(parsed)
-        raw = self._raw_features(parsed, leave_one_out=True)
+        self.train_keys_ = np.unique(_row_keys(X))
+        raw = self._raw_features(parsed, own=np.full(parsed["n"], float(self.leave_one_out)))
         model_inputs = self._model_inputs(raw)
         self.scaler_ = StandardScaler().fit(model_inputs.to_numpy(np.float64))
         # A feature that never varied in training (no look-alike domain, no burst) must stand
@@ -281,12 +314,21 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "scaler_")
-        return self._scale(self._model_inputs(self._raw_features(self._parse(X), leave_one_out=False)))
+        return self._scale(self._model_inputs(self.describe(X)))
 
     def describe(self, X: pd.DataFrame) -> pd.DataFrame:
         """Readable per-row values behind each feature (counts, shares, hour), as scored."""
         check_is_fitted(self, "scaler_")
-        return self._raw_features(self._parse(X), leave_one_out=False)
+        return self._raw_features(self._parse(X), own=self.trained_on(X).astype(float))
+
+    def trained_on(self, X: pd.DataFrame) -> np.ndarray:
+        """True for rows that were part of the training data.
+
+        When such a row is scored, its own occurrence is taken out of the counts: a message
+        is never "familiar" merely because the model saw that very message, so scoring the
+        training file itself gives the same picture as scoring new mail.
+        """
+        return np.isin(_row_keys(X), self.train_keys_)
 
     def add_context(self, X: pd.DataFrame) -> pd.DataFrame:
         """``X`` with each row's within-file behaviour (bursts, fan-out) computed over all of ``X``.
@@ -309,6 +351,7 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         return {
             "burst_5min": _window_sum(p["sender"], p["times"], np.ones(p["n"]), BURST_WINDOW) - 1,
             "fanout_1h": _window_sum(p["sender"], p["times"], n_rcpt, FANOUT_WINDOW),
+            "subject_campaign": _campaign(p),
         }
 
     def new_values(self, X: pd.DataFrame) -> pd.DataFrame:
@@ -375,8 +418,13 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
             "subject": p["subject_key"].value_counts(),
             "word": self._row_tokens(p["subject_key"])["token"].value_counts(),
             "sender_hour": (p["sender"] + "\x1f" + p["times"].dt.hour.astype(str)).value_counts(),
+            "domain_to_domain": (
+                pd.Series(p["sender_domain"].to_numpy()[rcpt["row"].to_numpy()]) + "\x1f" + rcpt["domain"].to_numpy()
+            ).value_counts(),
         }
         self.n_train_ = p["n"]
+        # Document frequency of each hashed character 3-gram of the training subjects.
+        self.ngram_df_ = np.asarray(_subject_ngrams(p["subject_key"]).sum(axis=0)).ravel()
         if self.internal_domains:
             self.internal_domains_ = frozenset(d.lower() for d in self.internal_domains)
         else:
@@ -392,22 +440,23 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
 
     # -- features -----------------------------------------------------------------------
 
-    def _raw_features(self, p: dict, *, leave_one_out: bool) -> pd.DataFrame:
-        own = 1.0 if leave_one_out else 0.0
+    def _raw_features(self, p: dict, *, own: np.ndarray) -> pd.DataFrame:
+        """Readable features; ``own`` (per row, 0 or 1) is taken out of that row's counts."""
         c = self.counts_
         n = p["n"]
         rcpt = p["recipients"]
         rows = rcpt["row"].to_numpy()
+        own_rcpt = own[rows]
         sender_of_rcpt = pd.Series(p["sender"].to_numpy()[rows])
 
         def per_row_min(values: np.ndarray) -> np.ndarray:
             return pd.Series(values).groupby(rows).min().reindex(range(n), fill_value=0).to_numpy()
 
         has_rcpt = rcpt["address"].to_numpy() != ""
-        rcpt_count = np.where(has_rcpt, _counts_in(rcpt["address"], c["recipient"]) - own, 0)
-        rcpt_domain_count = np.where(has_rcpt, _counts_in(rcpt["domain"], c["recipient_domain"]) - own, 0)
-        pair_count = _counts_in(sender_of_rcpt + "\x1f" + rcpt["address"], c["pair"]) - own
-        to_domain = _counts_in(sender_of_rcpt + "\x1f" + rcpt["domain"], c["sender_to_domain"]) - own
+        rcpt_count = np.where(has_rcpt, _counts_in(rcpt["address"], c["recipient"]) - own_rcpt, 0)
+        rcpt_domain_count = np.where(has_rcpt, _counts_in(rcpt["domain"], c["recipient_domain"]) - own_rcpt, 0)
+        pair_count = _counts_in(sender_of_rcpt + "\x1f" + rcpt["address"], c["pair"]) - own_rcpt
+        to_domain = _counts_in(sender_of_rcpt + "\x1f" + rcpt["domain"], c["sender_to_domain"]) - own_rcpt
         external = (~rcpt["domain"].isin(self.internal_domains_) & has_rcpt).astype(float)
         n_rcpt = pd.Series(has_rcpt.astype(float)).groupby(rows).sum().reindex(range(n), fill_value=0)
         external_share = (
@@ -457,8 +506,27 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
                 "weekday": times.dt.weekday.to_numpy(float),
                 "sender_hour_share": sender_hour_share,
                 "burst_5min": context["burst_5min"],
+                "subject_word_max_rarity": self._word_rarity(p["subject_key"], own, how="max"),
+                "subject_campaign": context["subject_campaign"],
             }
         )
+        raw["subject_ngram_rarity"], raw["subject_ngram_unseen"] = self._ngram_rarity(p["subject_key"], own)
+        local = rcpt["address"].str.split("@").str[0].to_numpy()
+        subject_lower = p["subject"].str.lower().to_numpy()[rows]
+        mention = np.fromiter(
+            (len(a) >= 3 and a in s for a, s in zip(local, subject_lower)), dtype=float, count=len(local)
+        )
+        raw["subject_mentions_recipient"] = (
+            pd.Series(mention).groupby(rows).max().reindex(range(n), fill_value=0).to_numpy()
+        )
+        raw["sender_name_address_similarity"], raw["sender_has_name"] = _name_similarity(
+            p["sender_raw"], p["sender"]
+        )
+        sender_domain_of_rcpt = pd.Series(p["sender_domain"].to_numpy()[rows])
+        domain_pair = _counts_in(sender_domain_of_rcpt + "\x1f" + rcpt["domain"], c["domain_to_domain"]) - own_rcpt
+        raw["sender_domain_to_recipient_count"] = per_row_min(domain_pair)
+        for flag, count_name in _NEW_FLAGS.items():
+            raw[flag] = (raw[count_name] <= 0).astype(float)
         # An unseen sender has no usual hours: use the share of all training mail in that hour.
         global_hour = c["sender_hour"].groupby(c["sender_hour"].index.str.rsplit("\x1f", n=1).str[-1]).sum()
         fallback = times.dt.hour.astype(str).map(global_hour / max(self.n_train_, 1)).fillna(0).to_numpy()
@@ -523,15 +591,32 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         """The familiar training domain that ``domain`` imitates, if any."""
         return self._lookalike_targets([domain]).get(domain)
 
-    def _word_rarity(self, subject_key: pd.Series, own: float) -> np.ndarray:
-        """Mean surprise of the subject's words: -log of each word's training frequency."""
+    def _word_rarity(self, subject_key: pd.Series, own: np.ndarray, how: str = "mean") -> np.ndarray:
+        """Mean (or max) surprise of the subject's words: -log of each word's training frequency."""
         tokens = self._row_tokens(subject_key)
         if tokens.empty:
             return np.zeros(len(subject_key))
-        counts = _counts_in(tokens["token"], self.counts_["word"]) - own
+        counts = _counts_in(tokens["token"], self.counts_["word"]) - own[tokens["row"].to_numpy()]
         surprise = -np.log((np.maximum(counts, 0) + 1) / (self.n_train_ + 1))
-        mean = pd.Series(surprise).groupby(tokens["row"].to_numpy()).mean()
+        mean = pd.Series(surprise).groupby(tokens["row"].to_numpy()).agg(how)
         return mean.reindex(range(len(subject_key)), fill_value=0).to_numpy()
+
+    def _ngram_rarity(self, subject_key: pd.Series, own: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean surprise of the subject's character 3-grams, and the share never seen in training.
+
+        Character n-grams catch obfuscated and inflected words (``V1agra``, ``discounts``) that
+        whole-word counts miss, in any language and script.
+        """
+        grams = _subject_ngrams(subject_key)
+        per_row = np.maximum(np.diff(grams.indptr), 1)
+        df = np.maximum(self.ngram_df_[grams.indices] - np.repeat(own, np.diff(grams.indptr)), 0)
+        surprise, unseen = grams.copy(), grams.copy()
+        surprise.data = -np.log((df + 1.0) / (self.n_train_ + 1.0))
+        unseen.data = (df == 0).astype(float)
+        return (
+            np.asarray(surprise.sum(axis=1)).ravel() / per_row,
+            np.asarray(unseen.sum(axis=1)).ravel() / per_row,
+        )
 
     # -- explanations ---------------------------------------------------------------------
 
@@ -602,9 +687,34 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
             return "sent on a " + frame[TIME].dt.day_name() + ", unusual day"
         if feature == "sender_hour_share":
             return "sent " + hhmm + " UTC, outside this sender's usual hours"
+        if feature == "subject_word_max_rarity":
+            return pd.Series("a word in the subject is very rare here", index=frame.index, dtype=object)
+        if feature == "subject_ngram_rarity":
+            return pd.Series("subject spelled unlike usual mail", index=frame.index, dtype=object)
+        if feature == "subject_ngram_unseen":
+            return (v * 100).round().astype("int64").astype(str) + "% of the subject's letter groups never seen"
+        if feature == "subject_mentions_recipient":
+            return pick(v > 0, "subject quotes the recipient's address/name", "subject doesn't name the recipient, unusual here")
+        if feature == "subject_campaign":
+            return "same subject from " + (v + 1).round().astype("int64").astype(str) + " sender domains in this log"
+        if feature == "sender_name_address_similarity":
+            return pick(v < 0.5, "display name unrelated to the sender address", "display name unusual for the address")
+        if feature == "sender_has_name":
+            return pick(v > 0, "sender shows a display name, unusual here", "sender without a display name")
+        if feature == "sender_domain_to_recipient_count":
+            return pick(v == 0, "sender's domain never wrote to this recipient domain",
+                        "sender's domain rarely writes to this recipient domain (" + count + ")")
+        if feature in _NEW_FLAGS:
+            what = feature.removesuffix("_new").replace("_", " ").replace("pair", "sender→recipient pair")
+            return pick(v > 0, "first mail with this " + what, what + " seen before, unusual here")
         if feature == "burst_5min":
             return "burst: " + (v + 1).round().astype("int64").astype(str) + " mails from this sender within 5 min"
         raise KeyError(feature)
+
+
+def _row_keys(X: pd.DataFrame) -> np.ndarray:
+    """A 64-bit fingerprint of each message (recipient, sender, subject, time)."""
+    return pd.util.hash_pandas_object(X[[RECIPIENT, SENDER, SUBJECT, TIME]], index=False).to_numpy()
 
 
 def _digit_share(text: pd.Series) -> np.ndarray:
@@ -636,3 +746,52 @@ def _window_sum(keys: pd.Series, times: pd.Series, weights: np.ndarray, window: 
     result = np.empty(n)
     result[order] = cumulative[hi] - cumulative[lo]
     return result
+
+
+@functools.cache
+def _ngram_vectorizer():
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    # Stateless (hashing), so one shared instance is safe across threads and sessions.
+    return HashingVectorizer(
+        analyzer="char_wb", ngram_range=(3, 3), n_features=2**18, binary=True,
+        alternate_sign=False, norm=None, lowercase=True,
+    )
+
+
+def _subject_ngrams(subject_key: pd.Series):
+    """Binary bag of hashed character 3-grams (within words) per subject, CSR with sorted indices."""
+    grams = _ngram_vectorizer().transform(subject_key.fillna("").astype(str)).tocsr()
+    grams.sort_indices()
+    return grams
+
+
+def _campaign(p: dict) -> np.ndarray:
+    """How many other sender domains sent this exact new-thread subject within the file.
+
+    A campaign sends one subject from many throw-away domains; a newsletter comes from one
+    domain and a discussion thread carries a reply prefix.
+    """
+    subject = p["subject_key"]
+    new_thread = ~p["subject"].str.contains(_REPLY_PREFIX) & (subject.str.len() > 0)
+    frame = pd.DataFrame({"subject": subject.where(new_thread), "domain": p["sender_domain"]})
+    domains = frame.groupby("subject")["domain"].transform("nunique")
+    return domains.fillna(1).to_numpy(float) - 1
+
+
+def _name_similarity(raw: pd.Series, address: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(similarity of display name and address local part in [0, 1], has a display name).
+
+    People's addresses usually echo their name (``Paul Lussier <lussier@…>``); bulk senders
+    rotate a random address under a borrowed name (``Daily Top 10 <eenytnys@…>``). No display
+    name counts as similarity 1.
+    """
+    from rapidfuzz import fuzz
+
+    name = raw.str.split("<", n=1).str[0].str.lower().str.replace(r"[^a-z]", "", regex=True)
+    has_name = (raw.str.contains("<", regex=False) & (name.str.len() > 0)).to_numpy()
+    local = address.str.split("@").str[0].str.replace(r"[^a-z]", "", regex=True)
+    similarity = np.array(
+        [fuzz.partial_ratio(a, b) / 100 if h and a and b else 1.0 for a, b, h in zip(name, local, has_name)]
+    )
+    return similarity, has_name.astype(float)

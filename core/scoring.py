@@ -60,8 +60,7 @@ def score_log(detector, log: EmailLog, *, threshold: float | None = None) -> pd.
     if len(rows):
         pre = detector.preprocessor_
         context_rows = pre.add_context(rows.reset_index(drop=True))
-        X = pre.transform(context_rows)
-        squared = (X - detector.reconstruct(X)) ** 2
+        squared = detector.feature_squared_errors(pre.transform(context_rows))
         by_field = detector.field_errors(squared)
         positions = np.flatnonzero(scorable)
         out.iloc[positions, out.columns.get_loc(ERROR)] = squared.mean(axis=1)

@@ -74,20 +74,27 @@ def test_address_parsing_handles_display_names_and_lists():
     assert list(lists[0]) == ["a@x.com", "b@y.org", "c@z.net"] and list(lists[1]) == []
 
 
-def test_email_features_leave_one_out_makes_single_training_sender_look_new(demo_log):
+def test_scoring_training_rows_leaves_their_own_occurrence_out(demo_log):
     frame = demo_log.frame[demo_log.scorable]
-    pre = EmailFeatures()
-    pre.fit(frame)
-    once = TRAIN.iloc[[1]]  # dave@corp.com never occurs in the demo log
-    counted = pre._raw_features(pre._parse(once), leave_one_out=False)
-    assert counted.loc[0, "sender_count"] == 0
-    # A sender seen exactly once in training is counted 0 for its own training row.
+    pre = EmailFeatures().fit(frame)
     senders = sender_addresses(frame[SENDER])
-    single = senders.value_counts()
-    single = single[single == 1].index
-    if len(single):
-        raw = pre._raw_features(pre._parse(frame), leave_one_out=True)
-        assert (raw.loc[senders.isin(single).to_numpy(), "sender_count"] == 0).all()
+    counts = senders.map(senders.value_counts()).to_numpy()
+    assert pre.trained_on(frame).all()
+    np.testing.assert_array_equal(pre.describe(frame)["sender_count"], counts - 1)
+    later = frame.assign(**{TIME: frame[TIME] + pd.Timedelta(days=400)})  # new mail, same people
+    assert not pre.trained_on(later).any()
+    np.testing.assert_array_equal(pre.describe(later)["sender_count"], counts)
+
+
+def test_leave_one_out_training_option(demo_log):
+    frame = demo_log.frame[demo_log.scorable]
+    senders = sender_addresses(frame[SENDER])
+    single = senders.isin(senders.value_counts()[lambda c: c == 1].index).to_numpy()
+    pre = EmailFeatures(leave_one_out=True)
+    X = pre.fit_transform(frame)
+    new_flag = list(pre.feature_names_out_).index("sender_new")
+    if single.any():
+        assert (X[single, new_flag] > X[~single, new_flag].mean()).all()
 
 
 def test_email_features_are_finite_for_new_and_odd_rows(demo_log):
