@@ -82,7 +82,7 @@ def recipient_lists(recipients: pd.Series) -> pd.Series:
 
 def domain_of(addresses: pd.Series) -> pd.Series:
     """The part after the last ``@`` ("" for no address)."""
-    return addresses.str.rsplit("@", n=1).str[-1].where(addresses.str.contains("@"), "").str.strip(".>")
+    return addresses.str.replace(r"^[^@]*$|^.*@", "", regex=True).str.strip(".>")
 
 
 def normalized_subject(subjects: pd.Series) -> pd.Series:
@@ -93,14 +93,46 @@ def normalized_subject(subjects: pd.Series) -> pd.Series:
     return text.str.strip().str.lower()
 
 
+def _per_distinct(values: pd.Series, parse) -> pd.Series:
+    """``parse`` applied to each distinct value once, spread back to every row."""
+    codes, distinct = pd.factorize(values)
+    parsed = parse(pd.Series(distinct, dtype=values.dtype)).to_numpy()
+    return pd.Series(parsed[codes], index=values.index, dtype=object)
+
+
+class _DistinctSubjects:
+    """The distinct normalized subjects of a log, with their words and character 3-grams
+    computed lazily, once."""
+
+    def __init__(self, keys: pd.Series):
+        self.keys = keys
+
+    @functools.cached_property
+    def tokens(self) -> pd.DataFrame:
+        """Long table (row = distinct subject, token), one line per distinct word."""
+        tokens = self.keys.str.findall(_TOKEN).explode().dropna().rename("token").to_frame()
+        tokens["row"] = tokens.index.to_numpy()
+        return tokens.drop_duplicates(["row", "token"]).reset_index(drop=True)
+
+    @functools.cached_property
+    def grams(self):
+        return _subject_ngrams(self.keys)
+
+
 def _exploded_recipients(frame: pd.DataFrame) -> pd.DataFrame:
-    """Long table (row, address, domain): one line per recipient; rows with none get ""."""
-    lists = recipient_lists(frame[RECIPIENT])
-    long = lists.explode()
-    long = long.fillna("").rename("address").to_frame()
-    long["row"] = np.repeat(np.arange(len(frame)), lists.str.len().clip(lower=1).to_numpy())
-    long["domain"] = domain_of(long["address"])
-    return long.reset_index(drop=True)
+    """Long table (address, row, domain): one line per recipient; rows with none get ""."""
+    codes, distinct = pd.factorize(frame[RECIPIENT].astype(str))
+    lists = recipient_lists(pd.Series(distinct, dtype=object))
+    sizes = lists.str.len().clip(lower=1).to_numpy()
+    addresses = lists.explode().fillna("").to_numpy(dtype=object)
+    domains = domain_of(pd.Series(addresses, dtype=object)).to_numpy(dtype=object)
+    # Spread each distinct list back to every row that carries it.
+    row_sizes = sizes[codes]
+    rows = np.repeat(np.arange(len(frame)), row_sizes)
+    first = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    within = np.arange(len(rows)) - np.repeat(np.cumsum(row_sizes) - row_sizes, row_sizes)
+    picked = np.repeat(first[codes], row_sizes) + within
+    return pd.DataFrame({"address": addresses[picked], "row": rows, "domain": domains[picked]})
 
 
 def _counts_in(values: pd.Series, table: pd.Series) -> np.ndarray:
@@ -379,18 +411,23 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
     @staticmethod
     def _parse(X: pd.DataFrame) -> dict:
         frame = X.reset_index(drop=True)
-        sender = sender_addresses(frame[SENDER])
-        recipients = _exploded_recipients(frame)
+        # Logs repeat the same senders, recipient lists and subjects many times over: parse
+        # each distinct value once and spread the result back to the rows.
+        sender = _per_distinct(frame[SENDER].astype(str), sender_addresses)
         subject = frame[SUBJECT].astype(str)
+        subject_key = _per_distinct(subject, normalized_subject)
+        subject_codes, subject_keys = pd.factorize(subject_key)
         times = frame[TIME].astype("datetime64[us, UTC]")
         return {
             "n": len(frame),
             "sender": sender,
             "sender_raw": frame[SENDER].astype(str),
-            "sender_domain": domain_of(sender),
-            "recipients": recipients,
+            "sender_domain": _per_distinct(sender, domain_of),
+            "recipients": _exploded_recipients(frame),
             "subject": subject,
-            "subject_key": normalized_subject(subject),
+            "subject_key": subject_key,
+            "subject_codes": subject_codes,
+            "distinct_subjects": _DistinctSubjects(pd.Series(subject_keys, dtype=object)),
             "times": times,
             "context": (
                 {name: frame[column].to_numpy(float) for name, column in _CONTEXT_COLUMNS.items()}
@@ -398,12 +435,6 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
                 else None
             ),
         }
-
-    @staticmethod
-    def _row_tokens(subject_key: pd.Series) -> pd.DataFrame:
-        tokens = subject_key.str.findall(_TOKEN).explode().dropna().rename("token").to_frame()
-        tokens["row"] = tokens.index.to_numpy()
-        return tokens.drop_duplicates(["row", "token"]).reset_index(drop=True)
 
     def _learn_counts(self, p: dict) -> None:
         rcpt = p["recipients"]
@@ -416,7 +447,7 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
             "pair": (pd.Series(sender_of_rcpt) + "\x1f" + rcpt["address"].to_numpy()).value_counts(),
             "sender_to_domain": (pd.Series(sender_of_rcpt) + "\x1f" + rcpt["domain"].to_numpy()).value_counts(),
             "subject": p["subject_key"].value_counts(),
-            "word": self._row_tokens(p["subject_key"])["token"].value_counts(),
+            "word": self._word_counts(p),
             "sender_hour": (p["sender"] + "\x1f" + p["times"].dt.hour.astype(str)).value_counts(),
             "domain_to_domain": (
                 pd.Series(p["sender_domain"].to_numpy()[rcpt["row"].to_numpy()]) + "\x1f" + rcpt["domain"].to_numpy()
@@ -424,7 +455,8 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         }
         self.n_train_ = p["n"]
         # Document frequency of each hashed character 3-gram of the training subjects.
-        self.ngram_df_ = np.asarray(_subject_ngrams(p["subject_key"]).sum(axis=0)).ravel()
+        multiplicity = np.bincount(p["subject_codes"], minlength=len(p["distinct_subjects"].keys))
+        self.ngram_df_ = np.asarray(p["distinct_subjects"].grams.T @ multiplicity).ravel()
         if self.internal_domains:
             self.internal_domains_ = frozenset(d.lower() for d in self.internal_domains)
         else:
@@ -466,9 +498,6 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
 
         sender_count = _counts_in(p["sender"], c["sender"]) - own
         sender_domain_count = _counts_in(p["sender_domain"], c["sender_domain"]) - own
-        subject = p["subject"]
-        letters = subject.str.count(r"[A-Za-z]").to_numpy(float)
-        length = subject.str.len().to_numpy(float)
 
         times = p["times"]
         context = self._context(p)
@@ -485,8 +514,6 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
                 "sender_domain_count": sender_domain_count,
                 "sender_domain_lookalike": self._lookalike(p["sender_domain"], sender_domain_count),
                 "sender_internal": p["sender_domain"].isin(self.internal_domains_).to_numpy(float),
-                "sender_name_mismatch": _name_mismatch(p["sender_raw"], p["sender"]),
-                "sender_local_digits": _digit_share(p["sender"].str.split("@").str[0]),
                 "recipient_n": n_rcpt.to_numpy(),
                 "recipient_count": per_row_min(rcpt_count),
                 "recipient_domain_count": per_row_min(rcpt_domain_count),
@@ -494,23 +521,17 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
                 "pair_count": per_row_min(pair_count),
                 "sender_to_domain_count": per_row_min(to_domain),
                 "fanout_1h": context["fanout_1h"],
-                "subject_length": length,
-                "subject_caps": subject.str.count(r"[A-Z]").to_numpy(float) / np.maximum(letters, 1),
-                "subject_digits": subject.str.count(r"\d").to_numpy(float) / np.maximum(length, 1),
-                "subject_non_ascii": subject.str.count(r"[^\x00-\x7f]").to_numpy(float) / np.maximum(length, 1),
-                "subject_marks": subject.str.count(r"[!$€£]").to_numpy(float),
-                "subject_reply": subject.str.contains(_REPLY_PREFIX).to_numpy(float),
                 "subject_count": _counts_in(p["subject_key"], c["subject"]) - own,
-                "subject_word_rarity": self._word_rarity(p["subject_key"], own),
+                "subject_word_rarity": self._word_rarity(p, own),
                 "hour": hour,
                 "weekday": times.dt.weekday.to_numpy(float),
                 "sender_hour_share": sender_hour_share,
                 "burst_5min": context["burst_5min"],
-                "subject_word_max_rarity": self._word_rarity(p["subject_key"], own, how="max"),
+                "subject_word_max_rarity": self._word_rarity(p, own, how="max"),
                 "subject_campaign": context["subject_campaign"],
             }
         )
-        raw["subject_ngram_rarity"], raw["subject_ngram_unseen"] = self._ngram_rarity(p["subject_key"], own)
+        raw["subject_ngram_rarity"], raw["subject_ngram_unseen"] = self._ngram_rarity(p, own)
         local = rcpt["address"].str.split("@").str[0].to_numpy()
         subject_lower = p["subject"].str.lower().to_numpy()[rows]
         mention = np.fromiter(
@@ -519,9 +540,9 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         raw["subject_mentions_recipient"] = (
             pd.Series(mention).groupby(rows).max().reindex(range(n), fill_value=0).to_numpy()
         )
-        raw["sender_name_address_similarity"], raw["sender_has_name"] = _name_similarity(
-            p["sender_raw"], p["sender"]
-        )
+        for shape in (_per_distinct_frame(p["sender_raw"], _sender_shape), _per_distinct_frame(p["subject"], _subject_shape)):
+            for column in shape:
+                raw[column] = shape[column].to_numpy()
         sender_domain_of_rcpt = pd.Series(p["sender_domain"].to_numpy()[rows])
         domain_pair = _counts_in(sender_domain_of_rcpt + "\x1f" + rcpt["domain"], c["domain_to_domain"]) - own_rcpt
         raw["sender_domain_to_recipient_count"] = per_row_min(domain_pair)
@@ -591,31 +612,51 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         """The familiar training domain that ``domain`` imitates, if any."""
         return self._lookalike_targets([domain]).get(domain)
 
-    def _word_rarity(self, subject_key: pd.Series, own: np.ndarray, how: str = "mean") -> np.ndarray:
-        """Mean (or max) surprise of the subject's words: -log of each word's training frequency."""
-        tokens = self._row_tokens(subject_key)
-        if tokens.empty:
-            return np.zeros(len(subject_key))
-        counts = _counts_in(tokens["token"], self.counts_["word"]) - own[tokens["row"].to_numpy()]
-        surprise = -np.log((np.maximum(counts, 0) + 1) / (self.n_train_ + 1))
-        mean = pd.Series(surprise).groupby(tokens["row"].to_numpy()).agg(how)
-        return mean.reindex(range(len(subject_key)), fill_value=0).to_numpy()
+    def _word_counts(self, p: dict) -> pd.Series:
+        """Training document frequency of each subject word."""
+        distinct = p["distinct_subjects"]
+        multiplicity = np.bincount(p["subject_codes"], minlength=len(distinct.keys))
+        tokens = distinct.tokens
+        return pd.Series(multiplicity[tokens["row"].to_numpy()]).groupby(tokens["token"].to_numpy()).sum()
 
-    def _ngram_rarity(self, subject_key: pd.Series, own: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _word_rarity(self, p: dict, own: np.ndarray, how: str = "mean") -> np.ndarray:
+        """Mean (or max) surprise of the subject's words: -log of each word's training frequency."""
+        distinct = p["distinct_subjects"]
+        tokens = distinct.tokens
+        if tokens.empty:
+            return np.zeros(p["n"])
+        counts = _counts_in(tokens["token"], self.counts_["word"])
+        per_subject = []
+        for leave_out in (0.0, 1.0):  # computed per distinct subject, with and without itself
+            surprise = -np.log((np.maximum(counts - leave_out, 0) + 1) / (self.n_train_ + 1))
+            agg = pd.Series(surprise).groupby(tokens["row"].to_numpy()).agg(how)
+            per_subject.append(agg.reindex(range(len(distinct.keys)), fill_value=0).to_numpy())
+        codes = p["subject_codes"]
+        return np.where(own > 0, per_subject[1][codes], per_subject[0][codes])
+
+    def _ngram_rarity(self, p: dict, own: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Mean surprise of the subject's character 3-grams, and the share never seen in training.
 
         Character n-grams catch obfuscated and inflected words (``V1agra``, ``discounts``) that
         whole-word counts miss, in any language and script.
         """
-        grams = _subject_ngrams(subject_key)
-        per_row = np.maximum(np.diff(grams.indptr), 1)
-        df = np.maximum(self.ngram_df_[grams.indices] - np.repeat(own, np.diff(grams.indptr)), 0)
-        surprise, unseen = grams.copy(), grams.copy()
-        surprise.data = -np.log((df + 1.0) / (self.n_train_ + 1.0))
-        unseen.data = (df == 0).astype(float)
+        grams = p["distinct_subjects"].grams
+        per_subject = np.maximum(np.diff(grams.indptr), 1)
+        results = []
+        for leave_out in (0.0, 1.0):
+            df = np.maximum(self.ngram_df_[grams.indices] - leave_out, 0)
+            surprise, unseen = grams.copy(), grams.copy()
+            surprise.data = -np.log((df + 1.0) / (self.n_train_ + 1.0))
+            unseen.data = (df == 0).astype(float)
+            results.append((
+                np.asarray(surprise.sum(axis=1)).ravel() / per_subject,
+                np.asarray(unseen.sum(axis=1)).ravel() / per_subject,
+            ))
+        codes = p["subject_codes"]
+        mine = own > 0
         return (
-            np.asarray(surprise.sum(axis=1)).ravel() / per_row,
-            np.asarray(unseen.sum(axis=1)).ravel() / per_row,
+            np.where(mine, results[1][0][codes], results[0][0][codes]),
+            np.where(mine, results[1][1][codes], results[0][1][codes]),
         )
 
     # -- explanations ---------------------------------------------------------------------
@@ -715,6 +756,38 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
 def _row_keys(X: pd.DataFrame) -> np.ndarray:
     """A 64-bit fingerprint of each message (recipient, sender, subject, time)."""
     return pd.util.hash_pandas_object(X[[RECIPIENT, SENDER, SUBJECT, TIME]], index=False).to_numpy()
+
+
+def _per_distinct_frame(values: pd.Series, describe) -> pd.DataFrame:
+    """``describe`` (a frame of per-value features) computed once per distinct value."""
+    codes, distinct = pd.factorize(values)
+    return describe(pd.Series(distinct, dtype=object)).iloc[codes].reset_index(drop=True)
+
+
+def _sender_shape(raw: pd.Series) -> pd.DataFrame:
+    """Features of the sender field's text alone: display name vs address, digits."""
+    address = sender_addresses(raw)
+    similarity, has_name = _name_similarity(raw, address)
+    return pd.DataFrame({
+        "sender_name_mismatch": _name_mismatch(raw, address),
+        "sender_local_digits": _digit_share(address.str.split("@").str[0]),
+        "sender_name_address_similarity": similarity,
+        "sender_has_name": has_name,
+    })
+
+
+def _subject_shape(subject: pd.Series) -> pd.DataFrame:
+    """Features of the subject's text alone: length, capitals, digits, non-ASCII, marks, reply."""
+    letters = subject.str.count(r"[A-Za-z]").to_numpy(float)
+    length = subject.str.len().to_numpy(float)
+    return pd.DataFrame({
+        "subject_length": length,
+        "subject_caps": subject.str.count(r"[A-Z]").to_numpy(float) / np.maximum(letters, 1),
+        "subject_digits": subject.str.count(r"\d").to_numpy(float) / np.maximum(length, 1),
+        "subject_non_ascii": subject.str.count(r"[^\x00-\x7f]").to_numpy(float) / np.maximum(length, 1),
+        "subject_marks": subject.str.count(r"[!$€£]").to_numpy(float),
+        "subject_reply": subject.str.contains(_REPLY_PREFIX).to_numpy(float),
+    })
 
 
 def _digit_share(text: pd.Series) -> np.ndarray:
