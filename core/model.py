@@ -10,6 +10,7 @@ so the dashboard's first page and the CLI's ``--help`` stay fast.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -30,6 +31,9 @@ MIN_TRAIN_ROWS = 20
 # TensorFlow's C++ start-up chatter (CPU flags, tf.data attribute notes) means nothing to an
 # analyst; keep it off the terminal unless the user asks for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Keras re-traces its predict function for each new input length (one per scored file);
+# TensorFlow's Python logger calls that a warning, which is noise here.
+logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True)
