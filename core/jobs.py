@@ -123,12 +123,20 @@ class TrainingJob:
         }
 
     def eta(self) -> float | None:
-        """Seconds left, from the mean epoch time so far (None before the first epoch)."""
+        """Seconds left, from the mean epoch time so far (None before the first epoch).
+
+        The first epoch also pays for building the graph, so once there are two epochs the
+        estimate uses the epochs after the first.
+        """
         steps = self.progress
         if not steps:
             return None
-        last = steps[-1]
-        return last.elapsed / last.epoch * max(last.epochs - last.epoch, 0)
+        first, last = steps[0], steps[-1]
+        if last.epoch > first.epoch:
+            per_epoch = (last.elapsed - first.elapsed) / (last.epoch - first.epoch)
+        else:
+            per_epoch = last.elapsed / last.epoch
+        return per_epoch * max(last.epochs - last.epoch, 0)
 
     # -- the thread -----------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ into ``test-results/``. Skipped when /usr/bin/chromium is missing, unless CI=tru
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import socket
@@ -148,15 +147,30 @@ def test_full_analyst_flow(server, browser_page):
 
         step = "train"
         go(page, "Train")
+        # First a long run that the analyst stops: it still saves a usable model.
+        epochs = page.get_by_label("Epochs", exact=True)
+        epochs.fill("300")
+        epochs.press("Tab")
+        page.get_by_label("Model name", exact=True).fill("e2e-stopped")
+        page.get_by_label("Model name", exact=True).press("Tab")
+        page.get_by_role("button", name="Train", exact=True).click()
+        page.get_by_text(re.compile(r"Epoch [1-9]\d*/300")).first.wait_for(timeout=120_000)
+        page.wait_for_timeout(1500)  # let the live loss curve draw a few points
+        shot(page, "04_train_running")
+        page.get_by_role("button", name="Stop", exact=True).click()
+        page.get_by_text(re.compile(r"Saved model e2e-stopped after \d+ of 300 epochs \(stopped early\)")).first.wait_for(
+            timeout=120_000)
+        wait_idle(page)
+        shot(page, "04b_train_stopped")
+        assert (server["artifacts"] / "e2e-stopped" / "metadata.json").is_file()
+
         epochs = page.get_by_label("Epochs", exact=True)
         epochs.fill(str(TRAIN_EPOCHS))
         epochs.press("Tab")
         page.get_by_label("Model name", exact=True).fill("e2e-model")
         page.get_by_label("Model name", exact=True).press("Tab")
         page.get_by_role("button", name="Train", exact=True).click()
-        page.get_by_text(re.compile(r"Epoch \d+/\d+|Preparing features")).first.wait_for(timeout=30_000)
-        shot(page, "04_train_running")
-        page.get_by_text(re.compile("Saved model")).first.wait_for(timeout=180_000)
+        page.get_by_text(re.compile(r"Saved model e2e-model")).first.wait_for(timeout=180_000)
         wait_idle(page)
         page.locator(".js-plotly-plot").nth(1).wait_for()
         shot(page, "05_train_done")
@@ -192,6 +206,16 @@ def test_full_analyst_flow(server, browser_page):
         assert len(flagged) == after
         check_download(flagged, server["artifacts"])
 
+        # Selecting a flagged row shows its per-field explanation.
+        grid = page.locator('[data-testid="stDataFrame"]').first
+        grid.scroll_into_view_if_needed()
+        box = grid.bounding_box()
+        page.mouse.click(box["x"] + 18, box["y"] + 35 + 18)  # first data row's selection cell
+        page.get_by_text("Never seen in training").wait_for(timeout=30_000)
+        wait_idle(page)
+        assert page.locator(".js-plotly-plot").count() >= 2
+        shot(page, "07b_detect_row_explained")
+
         step = "explore"
         go(page, "Explore")
         page.locator(".js-plotly-plot").first.wait_for(timeout=240_000)
@@ -203,10 +227,37 @@ def test_full_analyst_flow(server, browser_page):
         assert n_points > 100
         shot(page, "08_explore")
 
+        # A lasso over the middle of the map lists the rows inside it.
+        plot = page.locator(".js-plotly-plot .nsewdrag").first
+        b = plot.bounding_box()
+        corners = [(0.25, 0.25), (0.75, 0.25), (0.75, 0.75), (0.25, 0.75), (0.25, 0.3)]
+        page.mouse.move(b["x"] + b["width"] * 0.25, b["y"] + b["height"] * 0.25)
+        page.mouse.down()
+        for fx, fy in corners:
+            page.mouse.move(b["x"] + b["width"] * fx, b["y"] + b["height"] * fy, steps=8)
+        page.mouse.up()
+        page.get_by_text(re.compile(r"Selected rows \(\d+")).wait_for(timeout=30_000)
+        wait_idle(page)
+        shot(page, "08b_explore_lasso")
+
         step = "models"
         go(page, "Models")
         page.get_by_text("e2e-model").first.wait_for()
+        page.locator(".js-plotly-plot").nth(1).wait_for()  # two loss curves side by side
         shot(page, "09_models")
+        wait_idle(page)
+        pick = page.locator('[data-testid="stSelectbox"]', has_text="Model to delete").locator("input")
+        pick.click()
+        pick.fill("e2e-stopped")  # type to filter, Enter picks the match
+        pick.press("Enter")
+        wait_idle(page)
+        page.get_by_role("button", name="Delete…").click()
+        page.get_by_role("button", name="Yes, delete").click()
+        page.get_by_text("Deleted model e2e-stopped").wait_for()
+        wait_idle(page)
+        sync_api.expect(page.get_by_role("button", name="Yes, delete")).to_have_count(0)
+        assert not (server["artifacts"] / "e2e-stopped").exists()
+        shot(page, "10_models_deleted")
     except Exception:
         shot(page, f"failure_{step}")
         raise
@@ -227,3 +278,48 @@ def check_download(flagged: pd.DataFrame, artifacts: Path) -> None:
     assert len(set(flagged[UUID]) & set(top[UUID])) >= len(flagged) - 1
     assert flagged[ERROR].is_monotonic_decreasing
     assert list(flagged.columns) == [UUID, ERROR, "top_field", "reason"]
+
+
+def test_upload_bad_file_and_column_mapping(server, browser_page, tmp_path):
+    """The real uploader: a PNG is refused with a plain message; other headers get the mapping form."""
+    page = browser_page
+    try:
+        page.goto(server["url"] + "/Data")
+        uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+        uploader.wait_for(state="attached")
+
+        png = tmp_path / "screenshot.csv"
+        png.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
+        uploader.set_input_files(str(png))
+        page.get_by_text(re.compile("looks like a PNG image")).wait_for()
+        wait_idle(page)
+        sync_api.expect(page.get_by_role("button", name="Read with this mapping")).to_have_count(0)
+        shot(page, "11_data_bad_upload")
+        page.get_by_role("button", name="Remove screenshot.csv").click()  # the uploader keeps files
+        wait_idle(page)
+
+        frame = pd.DataFrame({
+            "id": [f"m{i}" for i in range(40)],
+            "to": ["ann@corp.example"] * 40,
+            "from": [f"user{i % 5}@partner.example" for i in range(40)],
+            "title": [f"Weekly report {i}" for i in range(40)],
+            "date": pd.date_range("2026-01-05 08:00", periods=40, freq="37min").strftime("%Y-%m-%dT%H:%M:%SZ"),
+        })
+        renamed = tmp_path / "gateway_export.csv"
+        frame.to_csv(renamed, index=False)
+        uploader.set_input_files(str(renamed))
+        page.get_by_text(re.compile("missing column")).wait_for()
+        page.get_by_role("button", name="Read with this mapping").wait_for()
+        wait_idle(page)
+        shot(page, "12_data_mapping_form")
+        page.get_by_role("button", name="Read with this mapping").click()
+        page.get_by_text("Validation report").wait_for()
+        wait_idle(page)
+        sync_api.expect(page.get_by_text(re.compile("missing column"))).to_have_count(0)
+        assert metric(page, "Rows") == "40"
+        page.locator(".js-plotly-plot").nth(2).wait_for()
+        page.locator('[data-testid="stDataFrame"]').first.wait_for()
+        shot(page, "13_data_mapped")
+    except Exception:
+        shot(page, "failure_upload")
+        raise

@@ -171,6 +171,7 @@ def test_data_upload_bad_file_shows_its_message(artifacts):
     at.run()
     no_exception(at)
     assert "looks like a PNG image" in at.error[0].value
+    assert not at.selectbox  # no column-mapping form for a file that isn't a CSV
     assert state.DATA_LOG not in at.session_state
 
 
@@ -201,6 +202,7 @@ def test_column_mapping_helpers_suggest_headers():
     data = b"MessageId,To,From,Title,Date\n1,a@x.com,b@y.com,hi,2026-01-01T00:00:00Z\n"
     headers = read_headers(data)
     assert headers == ["MessageId", "To", "From", "Title", "Date"]
+    assert read_headers(b"\x89PNG\r\n\x1a\n\x00\x00") == []
     assert set(missing_fields(headers)) == {"UUID", "Recipient", "Sender", "Subject", "Time Processed"}
     mapping = suggested_mapping(headers)
     assert mapping["Recipient"] == "To" and mapping["Sender"] == "From" and mapping["Time Processed"] == "Date"
@@ -248,6 +250,31 @@ def test_train_page_trains_two_epochs_and_saves_a_bundle(tiny_log, tmp_path, mon
     assert len(at.get("plotly_chart")) == 2  # loss curves + test-error histogram
 
 
+def test_train_page_stop_button_saves_a_usable_model(tiny_log, tmp_path, monkeypatch):
+    monkeypatch.setenv("EMAIL_AD_ARTIFACTS", str(tmp_path))
+    at = seeded("pages/2_Train.py", tiny_log)
+    at.run()
+    at.number_input(key="train.epochs").set_value(300)
+    at.number_input(key="train.batch_size").set_value(64)
+    at.button[0].click().run()
+    job = at.session_state[state.TRAIN_JOB]
+    for _ in range(600):  # until the first epoch is reported
+        if job.progress:
+            break
+        job.wait(0.1)
+    at.run()
+    no_exception(at)
+    assert len(at.get("progress")) == 1
+    at.button(key="train.stop").click().run()
+    assert job.wait(120) and job.status == DONE, job.error
+    at.run()
+    no_exception(at)
+    assert "stopped early" in at.success[0].value
+    assert job.detector.epochs_run_ < 300
+    bundles = list_bundles(tmp_path)
+    assert len(bundles) == 1 and bundles[0].metadata["stopped_by_user"] is True
+
+
 def test_train_page_bad_model_name_shows_message(tiny_log, tmp_path, monkeypatch):
     monkeypatch.setenv("EMAIL_AD_ARTIFACTS", str(tmp_path))
     at = seeded("pages/2_Train.py", tiny_log)
@@ -272,6 +299,18 @@ def test_training_job_stop_ends_cleanly_and_saves(tiny_log, tmp_path):
     reloaded = load_bundle("stopped", tmp_path)
     assert np.isfinite(reloaded.threshold_)
     assert len(job.history["loss"]) == job.detector.epochs_run_
+
+
+def test_training_job_eta_ignores_the_slow_first_epoch(tiny_log, tmp_path):
+    from core.model import EpochProgress
+
+    job = TrainingJob(tiny_log.frame, dict(TINY, epochs=10), tmp_path)
+    assert job.eta() is None
+    job._on_epoch(EpochProgress(1, 10, 1.0, 1.0, elapsed=10.0))
+    assert job.eta() == pytest.approx(90.0)
+    job._on_epoch(EpochProgress(2, 10, 1.0, 1.0, elapsed=11.0))
+    job._on_epoch(EpochProgress(3, 10, 1.0, 1.0, elapsed=12.0))
+    assert job.eta() == pytest.approx(7.0)
 
 
 def test_training_job_reports_data_errors(tmp_path, tiny_log):

@@ -1,0 +1,153 @@
+"""Train page: fit an autoencoder on the loaded data in a background job, watch it, stop it."""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from core.artifacts import check_name, default_name
+from core.errors import DataError
+from core.jobs import TrainingJob
+from core.schema import LABEL
+from ui import charts, state
+from ui.common import data_caption, link, page_setup, require_data
+
+_done = st.session_state.get(state.TRAIN_JOB)
+if _done is not None and _done.bundle is not None and st.session_state.get(state.TRAIN_ANNOUNCED) != _done.bundle.name:
+    # A finished job's model becomes the session's model (before the sidebar is drawn).
+    st.session_state[state.MODEL_NAME] = _done.bundle.name
+    st.session_state[state.TRAIN_ANNOUNCED] = _done.bundle.name
+page_setup("Train")
+st.title("Train a model")
+
+log = require_data()
+st.caption(f"Dataset: {data_caption(log)}")
+
+job: TrainingJob | None = st.session_state.get(state.TRAIN_JOB)
+
+
+def _fmt_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _start(params: dict, name: str | None, normal_only: bool) -> None:
+    frame = log.frame[log.scorable]
+    if normal_only and LABEL in frame:
+        frame = frame[frame[LABEL].astype(str).str.strip() != "1"]
+    new = TrainingJob(
+        frame=frame, params=params, artifacts_dir=state.artifacts_dir(), name=name,
+        extra_metadata={"data_source": log.report.source, "columns": log.report.columns},
+    )
+    st.session_state[state.TRAIN_JOB] = new.start()
+
+
+def _stop() -> None:
+    current = st.session_state.get(state.TRAIN_JOB)
+    if current is not None:
+        current.stop()
+
+
+busy = job is not None and job.running
+with st.form("train.settings"):
+    c1, c2, c3, c4 = st.columns(4)
+    with c1:
+        feature_set = st.selectbox(
+            "Feature set", ["email", "seed"], key="train.feature_set",
+            format_func={"email": "email – mail-aware features", "seed": "seed – label codes + time"}.get,
+        )
+        name = st.text_input("Model name", value="", key="train.name", placeholder=default_name(),
+                             help="Letters, digits, '.', '_' or '-'. Empty: a timestamped name.")
+    with c2:
+        epochs = st.number_input("Epochs", 1, 500, 30, key="train.epochs")
+        batch_size = st.number_input("Batch size", 8, 8192, 256, step=32, key="train.batch_size")
+    with c3:
+        validation = st.slider("Validation share", 0.0, 0.5, 0.1, 0.05, key="train.validation")
+        test_size = st.slider("Test share (threshold)", 0.05, 0.5, 0.2, 0.05, key="train.test_size")
+    with c4:
+        percentile = st.number_input("Threshold percentile", 50.0, 99.9, 95.0, 0.5, key="train.percentile")
+        seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="train.seed")
+    has_labels = LABEL in log.frame
+    normal_only = st.checkbox(
+        "Train only on rows labelled normal (label = 0)", value=has_labels, disabled=not has_labels,
+        key="train.normal_only",
+        help="Only when the data has a 'label' column. Labels are never used as features.",
+    )
+    submitted = st.form_submit_button("Train", type="primary", disabled=busy)
+
+if submitted and not busy:
+    try:
+        chosen = check_name(name.strip()) if name.strip() else None
+        params = dict(feature_set=feature_set, epochs=int(epochs), batch_size=int(batch_size),
+                      validation_split=float(validation), test_size=float(test_size),
+                      percentile=float(percentile), seed=int(seed))
+        _start(params, chosen, normal_only)
+        job = st.session_state[state.TRAIN_JOB]
+    except DataError as error:
+        st.error(str(error))
+
+
+def _progress_view(current: TrainingJob) -> None:
+    steps = current.progress
+    epoch = steps[-1].epoch if steps else 0
+    elapsed = time.time() - (current.started_at or time.time())
+    text = (f"Epoch {epoch}/{current.epochs} · elapsed {_fmt_seconds(elapsed)} · "
+            f"ETA {_fmt_seconds(current.eta())}")
+    if current.stop_requested and current.running:
+        text += " · stopping after this epoch…"
+    elif not steps:
+        text = f"Preparing features… · elapsed {_fmt_seconds(elapsed)}"
+    st.progress(epoch / max(current.epochs, 1), text=text)
+    shown = max(len(steps), min(current.epochs, 10))  # readable even for long runs
+    st.plotly_chart(charts.loss_curve(current.history, "Loss so far", epochs=shown),
+                    width="stretch", key="train.live_curve")
+
+
+@st.fragment(run_every=1.0)
+def _live(current: TrainingJob) -> None:
+    if current.finished:
+        st.rerun()  # whole page: show the results
+    _progress_view(current)
+    st.button("Stop", on_click=_stop, disabled=current.stop_requested, key="train.stop",
+              help="Ends training after the current epoch; the model so far is saved.")
+
+
+if job is None:
+    st.info("Set the options and press **Train**. Training runs in the background; you can stop it any time.")
+    st.stop()
+
+if job.running:
+    st.subheader("Training…")
+    _live(job)
+    st.stop()
+
+if job.status == "failed":
+    st.error(job.error or "Training failed.")
+    st.stop()
+
+# Finished: results of the last job in this session.
+bundle = job.bundle
+detector = job.detector
+stopped = " (stopped early)" if detector.stopped_early_ else ""
+st.success(f"Saved model **{bundle.name}** after {detector.epochs_run_} of {job.epochs} epochs{stopped}.")
+meta = bundle.metadata
+s = st.columns(5)
+s[0].metric("Threshold", f"{detector.threshold_:.4g}")
+s[1].metric("Percentile", f"{detector.percentile:g}")
+s[2].metric("Training rows", f"{detector.n_train_rows_:,}")
+s[3].metric("Test rows", f"{detector.n_test_rows_:,}")
+s[4].metric("Training time", _fmt_seconds((job.finished_at or 0) - (job.started_at or 0)))
+c1, c2 = st.columns(2)
+with c1:
+    st.plotly_chart(charts.loss_curve(detector.history_, "Loss curves"), width="stretch")
+with c2:
+    hist = meta["test_error_histogram"]
+    st.plotly_chart(
+        charts.error_histogram(hist["edges"], hist["counts"], detector.threshold_,
+                               title="Test-set errors and threshold"),
+        width="stretch",
+    )
+link("detect", "Next: detect anomalies with this model")

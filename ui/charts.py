@@ -1,0 +1,190 @@
+"""Plotly figures for the dashboard: plain functions returning ``go.Figure`` (no Streamlit).
+
+Text from the log (subjects, addresses) only reaches figures as hover data through
+``customdata``; Plotly escapes it, so it is never interpreted as HTML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+NORMAL_COLOR = "#4C78A8"
+ANOMALY_COLOR = "#E45756"
+VAL_COLOR = "#F58518"
+THRESHOLD_COLOR = "#B22222"
+_MARGIN = dict(l=50, r=20, t=50, b=45)
+_BOTTOM_LEGEND = dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0)
+
+
+def _layout(fig: go.Figure, title: str, height: int = 360, **kwargs) -> go.Figure:
+    kwargs.setdefault("legend", dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1))
+    margin = dict(_MARGIN, b=90) if kwargs["legend"] is _BOTTOM_LEGEND else _MARGIN
+    fig.update_layout(
+        title=dict(text=title, x=0, xanchor="left"),
+        height=height,
+        margin=margin,
+        template="plotly_white",
+        **kwargs,
+    )
+    return fig
+
+
+def loss_curve(history: dict, title: str = "Training loss", epochs: int | None = None,
+               height: int = 360) -> go.Figure:
+    """Train and validation loss per epoch (1-based)."""
+    fig = go.Figure()
+    loss = list(history.get("loss") or [])
+    val = list(history.get("val_loss") or [])
+    if loss:
+        fig.add_trace(go.Scatter(x=list(range(1, len(loss) + 1)), y=loss, mode="lines+markers",
+                                 name="training", line=dict(color=NORMAL_COLOR)))
+    if val:
+        fig.add_trace(go.Scatter(x=list(range(1, len(val) + 1)), y=val, mode="lines+markers",
+                                 name="validation", line=dict(color=VAL_COLOR)))
+    n = max(epochs or 0, len(loss), 1)
+    _layout(fig, title, height=height)
+    fig.update_xaxes(title="epoch", range=[0.5, n + 0.5], tickformat="d",
+                     dtick=max(1, round(n / 10)) if n <= 200 else None)
+    fig.update_yaxes(title="loss (MSE)")
+    return fig
+
+
+def error_histogram(edges: Sequence[float], counts: Sequence[int], threshold: float | None = None,
+                    *, log_y: bool = False, title: str = "Reconstruction errors",
+                    height: int = 360) -> go.Figure:
+    """Histogram from precomputed bins, bars above the threshold in red, threshold as a line."""
+    edges = np.asarray(edges, dtype=float)
+    counts = np.asarray(counts)
+    centers = (edges[:-1] + edges[1:]) / 2
+    widths = np.diff(edges)
+    above = centers > threshold if threshold is not None else np.zeros(len(centers), bool)
+    fig = go.Figure()
+    for mask, name, color in ((~above, "below threshold", NORMAL_COLOR), (above, "above threshold", ANOMALY_COLOR)):
+        if mask.any():
+            fig.add_trace(go.Bar(
+                x=centers[mask], y=counts[mask], width=widths[mask], name=name, marker_color=color,
+                customdata=np.column_stack([edges[:-1][mask], edges[1:][mask]]),
+                hovertemplate="error %{customdata[0]:.4g} – %{customdata[1]:.4g}<br>%{y} rows<extra></extra>",
+            ))
+    if threshold is not None:
+        fig.add_vline(x=threshold, line=dict(color=THRESHOLD_COLOR, width=2, dash="dash"),
+                      annotation_text=f"threshold {threshold:.4g}", annotation_position="top right")
+    _layout(fig, title, height=height, bargap=0.02, showlegend=False)
+    fig.update_xaxes(title="reconstruction error")
+    if log_y:
+        fig.update_yaxes(title="rows (log scale)", type="log", dtick=1)
+    else:
+        fig.update_yaxes(title="rows", type="linear")
+    return fig
+
+
+def field_errors_bar(errors: dict[str, float], title: str = "Error per field") -> go.Figure:
+    """Horizontal bars: how much each field contributes to one row's error."""
+    names = list(errors)
+    values = [float(errors[n]) for n in names]
+    top = int(np.nanargmax(values)) if values and not np.all(np.isnan(values)) else -1
+    colors = [ANOMALY_COLOR if i == top else NORMAL_COLOR for i in range(len(names))]
+    fig = go.Figure(go.Bar(x=values, y=names, orientation="h", marker_color=colors,
+                           hovertemplate="%{y}: %{x:.4g}<extra></extra>"))
+    _layout(fig, title, height=260, showlegend=False)
+    fig.update_xaxes(title="share of the reconstruction error")
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def roc_figure(fpr, tpr, auc: float | None, point: tuple[float, float] | None = None) -> go.Figure:
+    """ROC curve with the diagonal and the current threshold's operating point."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance",
+                             line=dict(color="#999", dash="dot")))
+    label = "ROC" if auc is None else f"ROC (AUC {auc:.3f})"
+    fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=label, line=dict(color=NORMAL_COLOR)))
+    if point is not None:
+        fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name="current threshold",
+                                 marker=dict(color=ANOMALY_COLOR, size=11)))
+    _layout(fig, "ROC curve", height=380, legend=_BOTTOM_LEGEND)
+    fig.update_xaxes(title="false positive rate", range=[-0.02, 1.02])
+    fig.update_yaxes(title="true positive rate", range=[-0.02, 1.04])
+    return fig
+
+
+def pr_figure(precision, recall, ap: float | None, point: tuple[float, float] | None = None,
+              base_rate: float | None = None) -> go.Figure:
+    """Precision-recall curve; ``point`` is (recall, precision) at the current threshold."""
+    fig = go.Figure()
+    label = "PR" if ap is None else f"PR (AP {ap:.3f})"
+    fig.add_trace(go.Scatter(x=recall, y=precision, mode="lines", name=label, line=dict(color=NORMAL_COLOR)))
+    if base_rate is not None:
+        fig.add_trace(go.Scatter(x=[0, 1], y=[base_rate, base_rate], mode="lines", name="chance",
+                                 line=dict(color="#999", dash="dot")))
+    if point is not None:
+        fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name="current threshold",
+                                 marker=dict(color=ANOMALY_COLOR, size=11)))
+    _layout(fig, "Precision–recall curve", height=380, legend=_BOTTOM_LEGEND)
+    fig.update_xaxes(title="recall", range=[-0.02, 1.02])
+    fig.update_yaxes(title="precision", range=[-0.02, 1.04])
+    return fig
+
+
+def tsne_scatter(points: pd.DataFrame, flagged: np.ndarray, hover: pd.DataFrame,
+                 title: str = "t-SNE map of scored mail") -> go.Figure:
+    """Scattergl of the map, normal and anomalous as two traces.
+
+    ``points`` has x, y; ``hover`` (same length) has UUID, Sender, Subject, error. Each
+    point's ``customdata`` starts with its row number in ``points`` so selections map back.
+    """
+    flagged = np.asarray(flagged, dtype=bool)
+    fig = go.Figure()
+    custom = np.column_stack([
+        np.arange(len(points)),
+        hover["UUID"].astype(str).to_numpy(),
+        hover["Sender"].astype(str).to_numpy(),
+        hover["Subject"].astype(str).str.slice(0, 80).to_numpy(),
+        hover["error"].to_numpy(dtype=float),
+    ]).astype(object) if len(points) else np.empty((0, 5), dtype=object)
+    template = ("UUID %{customdata[1]}<br>Sender %{customdata[2]}<br>Subject %{customdata[3]}"
+                "<br>error %{customdata[4]:.4g}<extra></extra>")
+    for mask, name, color, size in ((~flagged, "normal", NORMAL_COLOR, 5), (flagged, "anomalous", ANOMALY_COLOR, 8)):
+        fig.add_trace(go.Scattergl(
+            x=points["x"].to_numpy()[mask], y=points["y"].to_numpy()[mask], mode="markers",
+            name=f"{name} ({int(mask.sum()):,})", marker=dict(color=color, size=size, opacity=0.75),
+            customdata=custom[mask], hovertemplate=template,
+        ))
+    _layout(fig, title, height=560, dragmode="lasso")
+    fig.update_xaxes(showticklabels=False, title=None, zeroline=False)
+    fig.update_yaxes(showticklabels=False, title=None, zeroline=False)
+    return fig
+
+
+def hourly_bar(counts: pd.Series) -> go.Figure:
+    fig = go.Figure(go.Bar(x=list(counts.index), y=counts.to_numpy(), marker_color=NORMAL_COLOR,
+                           hovertemplate="%{x}:00 UTC: %{y} messages<extra></extra>"))
+    _layout(fig, "Mail per hour of day (UTC)", height=320, showlegend=False)
+    fig.update_xaxes(title="hour", dtick=2, range=[-0.5, 23.5])
+    fig.update_yaxes(title="messages")
+    return fig
+
+
+def daily_bar(counts: pd.Series) -> go.Figure:
+    fig = go.Figure(go.Bar(x=list(counts.index), y=counts.to_numpy(), marker_color=NORMAL_COLOR,
+                           hovertemplate="%{x|%a %Y-%m-%d}: %{y} messages<extra></extra>"))
+    _layout(fig, "Mail per day", height=320, showlegend=False)
+    # Whole days on the axis (plotly would otherwise label noon/midnight for short ranges).
+    fig.update_xaxes(title="day", tickformat="%a %b %d",
+                     dtick=86_400_000 if len(counts) <= 14 else None)
+    fig.update_yaxes(title="messages")
+    return fig
+
+
+def domains_bar(counts: pd.Series, title: str = "Top sender domains") -> go.Figure:
+    fig = go.Figure(go.Bar(x=counts.to_numpy(), y=list(counts.index), orientation="h",
+                           marker_color=NORMAL_COLOR,
+                           hovertemplate="%{y}: %{x} messages<extra></extra>"))
+    _layout(fig, title, height=max(200, 26 * len(counts) + 120), showlegend=False, bargap=0.25)
+    fig.update_xaxes(title="messages")
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    return fig

@@ -1,0 +1,176 @@
+"""Shared Streamlit wiring: page setup, sidebar, links, cached loaders, "missing input" stops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from core.artifacts import BundleInfo, list_bundles, load_bundle
+from core.errors import DataError
+from core.loading import EmailLog
+from core.scoring import ThresholdView, score_log
+from ui import state
+from ui.data import demo_log, new_value_counts, time_range_text
+
+
+def page_setup(title: str) -> None:
+    st.set_page_config(page_title=f"{title} · Email anomaly detector", layout="wide")
+    sidebar()
+
+
+def link(page: str, label: str | None = None, icon: str | None = None) -> None:
+    """``st.page_link`` to one of the app's pages (key of ``state.PAGES``)."""
+    path, default = state.PAGES[page]
+    try:
+        st.page_link(path, label=label or default, icon=icon)
+    except Exception:  # noqa: BLE001 - a page run alone (tests) has no page registry
+        st.markdown(f"→ **{label or default}** page (sidebar)")
+
+
+def sidebar() -> None:
+    log = st.session_state.get(state.DATA_LOG)
+    with st.sidebar:
+        st.caption("Session")
+        # File names and model names are shown as plain text, never as markdown/HTML.
+        if log is None:
+            st.markdown("**Data:** none loaded")
+        else:
+            st.markdown(f"**Data:** {len(log):,} rows")
+            st.text(log.report.source[:80])
+        model = st.session_state.get(state.MODEL_NAME)
+        if model is None:
+            st.markdown("**Model:** none selected")
+        else:
+            st.markdown("**Model:**")
+            st.text(model)
+        threshold = st.session_state.get(state.DETECT_THRESHOLD)
+        if threshold is not None and st.session_state.get(state.DETECT_MODEL) == model:
+            st.markdown(f"**Threshold:** {threshold:.4g}")
+
+
+def set_data(log: EmailLog, token: str) -> None:
+    """Make ``log`` the session's data; results tied to the previous data are dropped."""
+    st.session_state[state.DATA_LOG] = log
+    st.session_state[state.DATA_TOKEN] = token
+    st.session_state.pop(state.DATA_ERROR, None)
+
+
+def load_demo() -> None:
+    """Button callback: the demo log becomes the session's data."""
+    with st.spinner("Generating demo data…"):
+        set_data(demo_log(state.DEMO_ROWS, state.DEMO_SEED), f"demo-{state.DEMO_ROWS}-{state.DEMO_SEED}")
+
+
+def require_data() -> EmailLog:
+    """The loaded log, or an info message with a link to the Data page and ``st.stop()``."""
+    log = st.session_state.get(state.DATA_LOG)
+    if log is None:
+        st.info("No data loaded yet. Load a CSV export or the demo data on the Data page.")
+        link("data", "Go to the Data page")
+        st.stop()
+    return log
+
+
+def require_models() -> list[BundleInfo]:
+    bundles = list_bundles(state.artifacts_dir())
+    if not bundles:
+        st.info("No saved models yet. Train one on the Train page.")
+        link("train", "Go to the Train page")
+        st.stop()
+    return bundles
+
+
+def model_picker(bundles: list[BundleInfo], label: str = "Model", key: str | None = None) -> BundleInfo:
+    """Selectbox over saved bundles; defaults to (and remembers) the session's model."""
+    names = [b.name for b in bundles]
+    current = st.session_state.get(state.MODEL_NAME)
+    index = names.index(current) if current in names else 0
+    name = st.selectbox(label, names, index=index, key=key,
+                        format_func=lambda n: f"{n}  ({_created(bundles[names.index(n)])})")
+    st.session_state[state.MODEL_NAME] = name
+    return bundles[names.index(name)]
+
+
+def _created(bundle: BundleInfo) -> str:
+    return bundle.created.replace("T", " ").replace("+00:00", " UTC") or "unknown date"
+
+
+def model_key(bundle: BundleInfo) -> tuple[str, str, str]:
+    """Cache key of a bundle: name, created time and folder (a re-used name is a new key)."""
+    return bundle.name, bundle.created, str(bundle.path)
+
+
+# --------------------------------------------------------------------------- cached work
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def load_detector(key: tuple[str, str, str]):
+    """The fitted detector of a bundle (shared across sessions: never mutate it)."""
+    name, _, path = key
+    from pathlib import Path
+
+    return load_bundle(name, Path(path).parent)
+
+
+def detector_or_stop(bundle: BundleInfo):
+    try:
+        with st.spinner(f"Loading model {bundle.name}…"):
+            return load_detector(model_key(bundle))
+    except DataError as error:
+        st.error(str(error))
+        st.stop()
+
+
+@st.cache_data(max_entries=6, show_spinner=False)
+def scores_for(key: tuple[str, str, str], data_token: str, _log: EmailLog) -> pd.DataFrame:
+    """Scored rows of the session's log with a bundle (cached per model + data)."""
+    return score_log(load_detector(key), _log)
+
+
+@st.cache_data(max_entries=6, show_spinner=False)
+def view_for(key: tuple[str, str, str], data_token: str, _scores: pd.DataFrame) -> ThresholdView:
+    return ThresholdView.from_scores(_scores, bins=60)
+
+
+@st.cache_data(max_entries=6, show_spinner=False)
+def new_values_for(key: tuple[str, str, str], data_token: str, _log: EmailLog) -> dict[str, int]:
+    return new_value_counts(load_detector(key), _log)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def tsne_for(key: tuple[str, str, str], data_token: str, max_points: int,
+             _log: EmailLog, _flagged: np.ndarray) -> pd.DataFrame:
+    """t-SNE map (positions into the scorable rows); flagged = the model's fitted threshold,
+    so the map (and its sample) depends only on model + data, not the current threshold."""
+    from core.projection import tsne_map
+
+    features = load_detector(key).transform(_log.frame[_log.scorable])
+    return tsne_map(features, _flagged, max_points=max_points, seed=0)
+
+
+def table_columns() -> dict:
+    """Column widths/formats for tables of scored mail (Detect, Explore)."""
+    col = st.column_config
+    return {
+        "UUID": col.TextColumn(width="small"),
+        "Sender": col.TextColumn(width="medium"),
+        "Recipient": col.TextColumn(width="medium"),
+        "Subject": col.TextColumn(width="medium"),
+        "Time": col.DatetimeColumn(format="YYYY-MM-DD HH:mm", width="small"),
+        "error": col.NumberColumn(format="%.4f", width="small"),
+        "reason": col.TextColumn(width="large"),
+    }
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def profile_for(data_token: str, _log: EmailLog) -> dict:
+    """Validation numbers and profile series of the loaded log (computed once per data)."""
+    from ui import data
+
+    return {"summary": data.summary(_log), "hourly": data.hourly_counts(_log),
+            "daily": data.daily_counts(_log), "domains": data.top_sender_domains(_log)}
+
+
+def data_caption(log: EmailLog) -> str:
+    return f"{log.report.source} · {len(log):,} rows · {time_range_text(log)}"

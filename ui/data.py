@@ -1,0 +1,145 @@
+"""Data-page logic without Streamlit: read uploads, fingerprint them, profile a log."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+
+import numpy as np
+import pandas as pd
+
+from core.errors import DataError
+from core.features import domain_of, recipient_lists, sender_addresses
+from core.loading import EmailLog, concat_logs, read_log
+from core.schema import FIELDS, RECIPIENT, SENDER, TIME, resolve_columns, suggest_header
+
+
+def fingerprint(files: list[tuple[str, bytes]], mapping: dict | None = None) -> str:
+    """A short stable token for a set of uploads (+ column mapping): the cache key of the data."""
+    digest = hashlib.sha256()
+    for name, data in files:
+        digest.update(name.encode("utf-8", "replace") + b"\0")
+        digest.update(hashlib.sha256(data).digest())
+    digest.update(json.dumps(mapping or {}, sort_keys=True).encode())
+    return digest.hexdigest()[:16]
+
+
+def load_sources(files: list[tuple[str, bytes]], mapping: dict | None = None) -> EmailLog:
+    """Read one or more CSV uploads as one log. ``mapping``: {"columns": {...}} or {"preset": name}.
+
+    Raises DataError (user-facing message) for any file that can't be used.
+    """
+    if not files:
+        raise DataError("No file uploaded. Choose one or more CSV exports.")
+    mapping = mapping or {}
+    logs = [
+        read_log(data, columns=mapping.get("columns"), preset=mapping.get("preset"), name=name)
+        for name, data in files
+    ]
+    return concat_logs(logs)
+
+
+def demo_log(n_rows: int, seed: int = 0) -> EmailLog:
+    """The synthetic demo log (labelled), read through the normal loader."""
+    from core.demo import make_demo_log
+
+    frame = make_demo_log(n_rows, seed=seed)
+    return read_log(frame.to_csv(index=False).encode("utf-8"), name="demo data")
+
+
+def read_headers(data: bytes) -> list[str]:
+    """The header row of a CSV (best effort, for the column-mapping form); [] if none."""
+    for codec in ("utf-8-sig", "utf-16", "cp1252", "latin-1"):
+        try:
+            text = data[:65536].decode(codec)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        return []
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    if not first or not first.isprintable():
+        return []  # binary data, not a header row
+    counts = {d: first.count(d) for d in (",", ";", "\t", "|")}
+    delimiter = max(counts, key=counts.get) if max(counts.values()) else ","
+    try:
+        row = next(csv.reader(io.StringIO(first), delimiter=delimiter))
+    except (csv.Error, StopIteration):
+        return []
+    return [h.strip() for h in row if h.strip()]
+
+
+def missing_fields(headers: list[str]) -> list[str]:
+    """Fields that no header matches by name (what the mapping form must ask for)."""
+    found = resolve_columns(headers)
+    return [f for f in FIELDS if found[f] is None]
+
+
+def suggested_mapping(headers: list[str]) -> dict[str, str | None]:
+    """A header per field: the exact match, else a synonym or close spelling, else None."""
+    found = resolve_columns(headers)
+    return {f: found[f] or suggest_header(f, headers) for f in FIELDS}
+
+
+def summary(log: EmailLog) -> dict:
+    """Validation numbers for the Data page and the home page."""
+    frame = log.frame
+    times = frame[TIME].dropna()
+    senders = sender_addresses(frame[SENDER])
+    recipients = recipient_lists(frame[RECIPIENT]).explode().dropna()
+    domains = domain_of(senders)
+    return {
+        "rows": len(frame),
+        "scorable": int(log.scorable.sum()),
+        "first": times.min() if len(times) else None,
+        "last": times.max() if len(times) else None,
+        "unparsed_times": log.report.unparsed_times,
+        "unparsed_examples": log.report.unparsed_examples,
+        "duplicate_uuids": log.report.duplicate_uuids,
+        "senders": int(senders[senders != ""].nunique()),
+        "recipients": int(recipients[recipients != ""].nunique()),
+        "sender_domains": int(domains[domains != ""].nunique()),
+    }
+
+
+def time_range_text(log: EmailLog) -> str:
+    times = log.frame[TIME].dropna()
+    if not len(times):
+        return "no readable times"
+    fmt = "%Y-%m-%d %H:%M"
+    return f"{times.min():{fmt}} – {times.max():{fmt}} UTC"
+
+
+def new_value_counts(detector, log: EmailLog) -> dict[str, int]:
+    """How many scorable rows have a sender/recipient/subject the model never saw in training."""
+    rows = log.frame[log.scorable].reset_index(drop=True)
+    if not len(rows):
+        return {}
+    pre = detector.preprocessor_
+    new = pre.new_values(pre.add_context(rows))
+    return {column: int(np.asarray(new[column]).sum()) for column in new.columns}
+
+
+def hourly_counts(log: EmailLog) -> pd.Series:
+    """Messages per hour of day (0–23, UTC), all hours present."""
+    hours = log.frame[TIME].dropna().dt.hour
+    return hours.value_counts().reindex(range(24), fill_value=0).sort_index()
+
+
+def daily_counts(log: EmailLog) -> pd.Series:
+    """Messages per calendar day (UTC), missing days as 0."""
+    times = log.frame[TIME].dropna()
+    if not len(times):
+        return pd.Series(dtype=int)
+    days = times.dt.floor("D")
+    counts = days.value_counts().sort_index()
+    full = pd.date_range(counts.index.min(), counts.index.max(), freq="D")
+    return counts.reindex(full, fill_value=0)
+
+
+def top_sender_domains(log: EmailLog, n: int = 15) -> pd.Series:
+    domains = domain_of(sender_addresses(log.frame[SENDER]))
+    domains = domains[domains != ""]
+    return domains.value_counts().head(n)

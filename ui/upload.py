@@ -1,0 +1,83 @@
+"""The Data page's upload handling: read uploads, show errors, offer the column-mapping form."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.errors import DataError
+from core.schema import FIELDS, PRESET_LABELS
+from ui import state
+from ui.common import set_data
+from ui.data import fingerprint, load_sources, missing_fields, read_headers, suggested_mapping
+
+NO_PRESET = "(none – map by hand)"
+
+
+def _is_missing_columns(error: DataError) -> bool:
+    """Whether a load failed only because fields aren't found by name (the form can fix that).
+
+    Prefers a structured attribute if core provides one; falls back to core's message wording
+    ("missing column(s) ...", see core.loading._missing_message).
+    """
+    missing = getattr(error, "missing", None)
+    if missing is not None:
+        return bool(missing)
+    return "missing column" in str(error).lower()
+
+
+def try_load(files: list[tuple[str, bytes]], mapping: dict | None) -> bool:
+    """Load ``files`` as the session's data; on bad input keep the message for display."""
+    try:
+        with st.spinner("Reading and checking the files…"):
+            log = load_sources(files, mapping)
+    except DataError as error:
+        st.session_state[state.DATA_ERROR] = str(error)
+        st.session_state[state.DATA_NEEDS_MAPPING] = _is_missing_columns(error)
+        return False
+    set_data(log, fingerprint(files, mapping))
+    return True
+
+
+def mapping_form(files: list[tuple[str, bytes]]) -> None:
+    """Column-mapping form for files whose headers don't name the five fields."""
+    headers = read_headers(files[0][1])
+    if not headers or not missing_fields(headers):
+        return
+    suggested = suggested_mapping(headers)
+    with st.form("data.mapping_form"):
+        st.markdown("**Map the columns** – pick a preset for a known export, or a column per field.")
+        preset = st.selectbox("Preset", [NO_PRESET, *PRESET_LABELS], key="data.map.preset",
+                              format_func=lambda p: PRESET_LABELS.get(p, p))
+        chosen = {}
+        for col, field in zip(st.columns(len(FIELDS)), FIELDS):
+            with col:
+                default = suggested[field]
+                chosen[field] = st.selectbox(
+                    field, headers, index=headers.index(default) if default in headers else 0,
+                    key=f"data.map.{field}",
+                )
+        if st.form_submit_button("Read with this mapping", type="primary"):
+            mapping = {"preset": preset} if preset in PRESET_LABELS else {"columns": chosen}
+            st.session_state[state.DATA_MAPPING] = mapping
+            try_load(files, mapping)
+            st.rerun()
+
+
+def handle_uploads(files: list[tuple[str, bytes]]) -> None:
+    """New uploads are read as they are; if that fails, the error and (for missing columns)
+    the mapping form are shown until a mapping works or other files are uploaded."""
+    if not files:
+        return
+    token = fingerprint(files)
+    if st.session_state.get(state.DATA_UPLOAD_TOKEN) != token:
+        st.session_state[state.DATA_UPLOAD_TOKEN] = token
+        st.session_state.pop(state.DATA_MAPPING, None)
+        st.session_state.pop(state.DATA_ERROR, None)
+        try_load(files, None)
+    error = st.session_state.get(state.DATA_ERROR)
+    if error:
+        st.error(error)
+        if st.session_state.get(state.DATA_LOG) is not None:
+            st.caption("Still showing the data loaded before.")
+        if st.session_state.get(state.DATA_NEEDS_MAPPING):
+            mapping_form(files)
