@@ -12,3 +12,12 @@ class DataError(ValueError):
 
 class BundleError(DataError):
     """A model bundle that is missing, incomplete, tampered with or of an unknown format."""
+
+
+class MissingColumnsError(DataError):
+    """Fields not found among the file's headers; ``missing`` and ``headers`` say which."""
+
+    def __init__(self, message: str, *, missing: list[str], headers: list[str]):
+        super().__init__(message)
+        self.missing = missing
+        self.headers = headers

@@ -21,7 +21,7 @@ from typing import IO, Union
 import numpy as np
 import pandas as pd
 
-from core.errors import DataError
+from core.errors import DataError, MissingColumnsError
 from core.schema import (
     FIELDS,
     PRESET_LABELS,
@@ -147,7 +147,7 @@ def read_log(
     report.preset = preset
     missing = [f for f, h in mapping.items() if h is None]
     if missing:
-        raise DataError(_missing_message(label, missing, headers))
+        raise MissingColumnsError(_missing_message(label, missing, headers), missing=missing, headers=headers)
     if len(raw) == 0:
         raise DataError(
             f"{label}: the file has a header but no data rows. Export a log with at least one message."
@@ -166,6 +166,19 @@ def read_log(
         )
     unparsed = frame[TIME].isna().to_numpy()
     return EmailLog(frame=frame, report=report, raw_times=raw_times[unparsed])
+
+
+def read_headers(source: Source) -> list[str]:
+    """The header row of a CSV, decoded and split as ``read_log`` would (for mapping forms).
+
+    Raises DataError for content that isn't a CSV at all (empty, binary).
+    """
+    data, label = _read_bytes(source)
+    report = LoadReport(source=label)
+    text = _decode(data[: 1 << 20], report)
+    report.delimiter = _detect_delimiter(text)
+    first = next(csv.reader(io.StringIO(text), delimiter=report.delimiter), [])
+    return [h.strip().lstrip("\ufeff") for h in first if h.strip()]
 
 
 def concat_logs(logs: list[EmailLog]) -> EmailLog:

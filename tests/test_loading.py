@@ -129,3 +129,21 @@ def test_concat_logs_renumbers_rows():
     b = read_log((HEADER + ROW.replace("u1", "u2")).encode(), name="b.csv")
     both = concat_logs([a, b])
     assert list(both.frame["UUID"]) == ["u1", "u2"] and both.report.rows == 2
+
+
+def test_missing_columns_error_is_structured():
+    from core.errors import MissingColumnsError
+
+    with pytest.raises(MissingColumnsError) as caught:
+        read_log(b"id,to,from,subject,date\n1,a@b.c,d@e.f,hi,2026-01-01\n")
+    assert caught.value.missing == ["UUID", "Recipient", "Sender", "Time Processed"]
+    assert caught.value.headers == ["id", "to", "from", "subject", "date"]
+
+
+def test_read_headers_decodes_and_splits_like_read_log():
+    from core.loading import read_headers
+
+    assert read_headers("\ufeffid;to;Sender\n1;2;3\n".encode("utf-8")) == ["id", "to", "Sender"]
+    assert read_headers("a\tb\n".encode("utf-16")) == ["a", "b"]
+    with pytest.raises(DataError, match="PNG image"):
+        read_headers(b"\x89PNG\r\n\x1a\n")

@@ -1,7 +1,6 @@
 """Quality floors: injected demo anomalies rank high; the real labeled log is scored end to end."""
 
 import numpy as np
-import pytest
 
 from core.evaluation import detection_metrics, labels_of, protocol_split
 from core.loading import read_log

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 
 import numpy as np
@@ -13,6 +11,7 @@ import pandas as pd
 from core.errors import DataError
 from core.features import domain_of, recipient_lists, sender_addresses
 from core.loading import EmailLog, concat_logs, read_log
+from core.loading import read_headers as core_read_headers
 from core.schema import FIELDS, RECIPIENT, SENDER, TIME, resolve_columns, suggest_header
 
 
@@ -50,25 +49,11 @@ def demo_log(n_rows: int, seed: int = 0) -> EmailLog:
 
 
 def read_headers(data: bytes) -> list[str]:
-    """The header row of a CSV (best effort, for the column-mapping form); [] if none."""
-    for codec in ("utf-8-sig", "utf-16", "cp1252", "latin-1"):
-        try:
-            text = data[:65536].decode(codec)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:
-        return []
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    if not first or not first.isprintable():
-        return []  # binary data, not a header row
-    counts = {d: first.count(d) for d in (",", ";", "\t", "|")}
-    delimiter = max(counts, key=counts.get) if max(counts.values()) else ","
+    """The header row of a CSV (for the column-mapping form); [] if the file isn't a CSV."""
     try:
-        row = next(csv.reader(io.StringIO(first), delimiter=delimiter))
-    except (csv.Error, StopIteration):
+        return core_read_headers(data)
+    except DataError:
         return []
-    return [h.strip() for h in row if h.strip()]
 
 
 def missing_fields(headers: list[str]) -> list[str]:

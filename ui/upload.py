@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.errors import DataError
+from core.errors import DataError, MissingColumnsError
 from core.schema import FIELDS, PRESET_LABELS
 from ui import state
 from ui.common import set_data
@@ -14,15 +14,8 @@ NO_PRESET = "(none – map by hand)"
 
 
 def _is_missing_columns(error: DataError) -> bool:
-    """Whether a load failed only because fields aren't found by name (the form can fix that).
-
-    Prefers a structured attribute if core provides one; falls back to core's message wording
-    ("missing column(s) ...", see core.loading._missing_message).
-    """
-    missing = getattr(error, "missing", None)
-    if missing is not None:
-        return bool(missing)
-    return "missing column" in str(error).lower()
+    """Whether a load failed only because fields aren't found by name (the form can fix that)."""
+    return isinstance(error, MissingColumnsError) and bool(error.missing)
 
 
 def try_load(files: list[tuple[str, bytes]], mapping: dict | None) -> bool:
