@@ -8,7 +8,7 @@ test half keeps its natural mix. Prints one Markdown table: ROC-AUC and PR-AUC o
 anomaly score on the test half, and precision/recall when flagging above the 95th
 percentile of the training-half scores — each the mean over the seeds — for
 
-- our autoencoder on feature set ``seed`` (the report's recipe) and on the default set,
+- our autoencoder on feature set ``seed`` (the report's recipe, batch 64) and on the default set,
 - scikit-learn IsolationForest and PyOD ECOD on each of those two feature sets.
 
 ceas08 is also reported on the test rows addressed to the challenge's own domain, where
@@ -70,8 +70,13 @@ def baseline_scores(kind: str, feature_set: str, train: pd.DataFrame, test: pd.D
     return model.decision_function(X_train), model.decision_function(X_test)
 
 
+# The report's recipe trained with small batches at Keras' default rate; keep that for it.
+RECIPE_TRAINING = {"seed": {"batch_size": 64, "learning_rate": 1e-3}}
+
+
 def autoencoder_scores(feature_set: str, train, test, seed: int, epochs: int):
-    detector = AutoencoderDetector(feature_set=feature_set, epochs=epochs, seed=seed).fit(train)
+    params = RECIPE_TRAINING.get(feature_set, {})
+    detector = AutoencoderDetector(feature_set=feature_set, epochs=epochs, seed=seed, **params).fit(train)
     return detector.decision_function(train), detector.decision_function(test)
 
 
