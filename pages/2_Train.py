@@ -9,6 +9,7 @@ import streamlit as st
 from core.artifacts import check_name, default_name
 from core.errors import DataError
 from core.jobs import TrainingJob
+from core.model import AutoencoderDetector
 from core.schema import LABEL
 from ui import charts, state
 from ui.common import data_caption, link, page_setup, require_data
@@ -51,6 +52,7 @@ def _stop() -> None:
         current.stop()
 
 
+DEFAULTS = AutoencoderDetector().get_params()
 busy = job is not None and job.running
 with st.form("train.settings"):
     c1, c2, c3, c4 = st.columns(4)
@@ -62,8 +64,8 @@ with st.form("train.settings"):
         name = st.text_input("Model name", value="", key="train.name", placeholder=default_name(),
                              help="Letters, digits, '.', '_' or '-'. Empty: a timestamped name.")
     with c2:
-        epochs = st.number_input("Epochs", 1, 500, 30, key="train.epochs")
-        batch_size = st.number_input("Batch size", 8, 8192, 256, step=32, key="train.batch_size")
+        epochs = st.number_input("Epochs", 1, 500, DEFAULTS["epochs"], key="train.epochs")
+        batch_size = st.number_input("Batch size", 8, 8192, DEFAULTS["batch_size"], step=32, key="train.batch_size")
     with c3:
         validation = st.slider("Validation share", 0.0, 0.5, 0.1, 0.05, key="train.validation")
         test_size = st.slider("Test share (threshold)", 0.05, 0.5, 0.2, 0.05, key="train.test_size")
@@ -72,7 +74,7 @@ with st.form("train.settings"):
         seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="train.seed")
     has_labels = LABEL in log.frame
     normal_only = st.checkbox(
-        "Train only on rows labelled normal (label = 0)", value=has_labels, disabled=not has_labels,
+        "Train only on rows labelled normal (label = 0)", value=False, disabled=not has_labels,
         key="train.normal_only",
         help="Only when the data has a 'label' column. Labels are never used as features.",
     )
