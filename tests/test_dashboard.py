@@ -432,6 +432,26 @@ def test_models_page_deletes_after_confirmation(tiny_log, tmp_path, monkeypatch)
     assert "Deleted model doomed" in at.success[0].value
 
 
+def test_detect_keeps_working_when_another_session_deletes_the_model(tiny_log, tmp_path, monkeypatch):
+    from core.artifacts import delete_bundle
+
+    monkeypatch.setenv("EMAIL_AD_ARTIFACTS", str(tmp_path))
+    for name in ("kept", "gone"):
+        job = TrainingJob(tiny_log.frame[tiny_log.scorable], dict(TINY), tmp_path, name=name).start()
+        assert job.wait(120) and job.status == DONE
+    at = seeded("pages/3_Detect.py", tiny_log, **{state.MODEL_NAME: "gone"})
+    at.run()
+    no_exception(at)
+    delete_bundle("gone", tmp_path)  # meanwhile, on the Models page of another browser
+    at.run()
+    no_exception(at)
+    assert at.session_state[state.MODEL_NAME] == "kept"
+    delete_bundle("kept", tmp_path)
+    at.run()
+    no_exception(at)
+    assert any("No saved models" in info.value for info in at.info)
+
+
 # --------------------------------------------------------------------------- charts
 
 
