@@ -51,6 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from rapidfuzz.distance import Levenshtein
 
 COLUMNS = ("UUID", "Recipient", "Sender", "Subject", "Time Processed", "label", "anomaly_kind")
 ANOMALY_KINDS = (
@@ -449,17 +450,6 @@ _HOMOGLYPHS = {"o": ("0",), "l": ("1", "i"), "i": ("l", "1"), "m": ("rn", "n"), 
 # --------------------------------------------------------------------------- helpers
 
 
-def _edit_distance(a: str, b: str) -> int:
-    """Plain Levenshtein distance (insert / delete / substitute)."""
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
-
-
 _DOMAIN_RE = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$")
 
 
@@ -484,7 +474,7 @@ def _lookalike_of(domain: str, rng: np.random.Generator, forbidden: set[str]) ->
             continue
         lookalike = f"{candidate}.{tld}"
         if (lookalike not in forbidden and _DOMAIN_RE.match(lookalike)
-                and 1 <= _edit_distance(lookalike, domain) <= 2):
+                and 1 <= Levenshtein.distance(lookalike, domain) <= 2):
             return lookalike
     raise RuntimeError(f"could not derive a look-alike of {domain}")  # pragma: no cover
 

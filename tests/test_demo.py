@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pandas as pd
+from rapidfuzz.distance import Levenshtein
 import pytest
 
 from core.demo import ANOMALY_KINDS, COLUMNS, INTERNAL_DOMAINS, make_demo_log
@@ -26,16 +27,6 @@ def sender_address(sender: str) -> str:
 
 def domain_of(address: str) -> str:
     return address.rsplit("@", 1)[1].lower()
-
-
-def edit_distance(a: str, b: str) -> int:
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        current = [i]
-        for j, cb in enumerate(b, 1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
 
 
 def times(frame: pd.DataFrame) -> pd.Series:
@@ -98,7 +89,7 @@ def test_demo_lookalike_domains_are_close_to_real_ones(log):
     assert lookalikes
     for lookalike in lookalikes:
         assert lookalike not in normal_domains
-        assert min(edit_distance(lookalike, real) for real in normal_domains) in (1, 2), lookalike
+        assert min(Levenshtein.distance(lookalike, real) for real in normal_domains) in (1, 2), lookalike
 
 
 def test_demo_times_are_iso_utc_and_sorted(log):
