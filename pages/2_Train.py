@@ -44,6 +44,7 @@ def _start(params: dict, name: str | None, normal_only: bool) -> None:
         extra_metadata={"data_source": log.report.source, "columns": log.report.columns},
     )
     st.session_state[state.TRAIN_JOB] = new.start()
+    st.session_state[state.TRAIN_DATA] = (log, st.session_state[state.DATA_TOKEN])
 
 
 def _stop() -> None:

@@ -30,13 +30,21 @@ bundles = require_models()
 top = st.columns([2, 3])
 with top[0]:
     bundle = model_picker(bundles, key="detect.model_picker")
+token = st.session_state[state.DATA_TOKEN]
+datasets = {"Loaded data": (log, token)}
+trained_on = st.session_state.get(state.TRAIN_DATA)
+if trained_on is not None and trained_on[1] != token:
+    datasets["Data of the last training"] = trained_on
 with top[1]:
-    st.write("")
+    if len(datasets) > 1:
+        choice = st.radio("Dataset", list(datasets), horizontal=True, key="detect.dataset")
+        log, token = datasets[choice]
+    else:
+        st.write("")
     st.caption(f"Data: {data_caption(log)}")
 
 detector = detector_or_stop(bundle)
 key = model_key(bundle)
-token = st.session_state[state.DATA_TOKEN]
 try:
     with st.spinner(f"Scoring {len(log):,} rows with {bundle.name}…"):
         scores = scores_for(key, token, log)

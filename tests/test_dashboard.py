@@ -432,6 +432,20 @@ def test_models_page_deletes_after_confirmation(tiny_log, tmp_path, monkeypatch)
     assert "Deleted model doomed" in at.success[0].value
 
 
+def test_detect_can_score_the_training_data_after_new_data_was_loaded(tiny_log, bundle):
+    other = demo_log(300, seed=9)
+    at = seeded("pages/3_Detect.py", other, **{state.MODEL_NAME: bundle.name,
+                                               state.TRAIN_DATA: (tiny_log, "tiny-training-data")})
+    at.run()
+    no_exception(at)
+    radio = at.radio(key="detect.dataset")
+    assert radio.options == ["Loaded data", "Data of the last training"]
+    assert "300 rows" in " ".join(c.value for c in at.caption)
+    radio.set_value("Data of the last training").run()
+    no_exception(at)
+    assert f"{len(tiny_log):,} rows" in " ".join(c.value for c in at.caption)
+
+
 def test_detect_keeps_working_when_another_session_deletes_the_model(tiny_log, tmp_path, monkeypatch):
     from core.artifacts import delete_bundle
 

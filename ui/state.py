@@ -16,6 +16,7 @@ DATA_ERROR = "data.error"  # message of the last failed load
 DATA_NEEDS_MAPPING = "data.needs_mapping"  # that failure was missing columns → show the form
 # Train page
 TRAIN_JOB = "train.job"  # core.jobs.TrainingJob
+TRAIN_DATA = "train.data"  # (EmailLog, token) the last training in this session started from
 TRAIN_ANNOUNCED = "train.announced"  # bundle name of the finished job already made current
 # Shared: the model chosen last (Train sets it after saving, Detect/Models change it)
 MODEL_NAME = "models.selected"
