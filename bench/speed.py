@@ -42,17 +42,23 @@ def demo_csv(rows: int) -> Path:
 
 
 def in_subprocess(code: str, *args) -> tuple[dict, int]:
-    """Run ``code`` in a fresh Python; return its JSON result and its peak RSS in MB."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Run ``code`` in a fresh Python; return its JSON result and its own peak RSS in MB."""
+    code += PEAK_RSS
     result = subprocess.run(
         [sys.executable, "-c", code, *map(str, args)], cwd=ROOT, capture_output=True, text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-2000:])
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is the max over all children so far: run the biggest last.
-    return json.loads(result.stdout.strip().splitlines()[-1]), max(peak, before) // 1024
+    lines = result.stdout.strip().splitlines()
+    return json.loads(lines[-2]), int(lines[-1]) // 1024
+
+
+# Appended to each measured script: the process's own peak resident memory (KiB on Linux).
+PEAK_RSS = """
+import resource
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
 
 
 READ_ONLY = """
@@ -146,7 +152,7 @@ def bench_scoring(report, sizes, model_dir: Path) -> dict:
             "value": f"{res['seconds']:.1f} s, {rows / res['seconds']:,.0f} rows/s",
             "detail": (f"{res['seconds'] / read['seconds']:.1f}x pandas read ({read['seconds']:.2f} s); "
                        f"read {res['read']:.1f} s, score {res['score']:.1f} s, write {res['write']:.1f} s; "
-                       f"peak RSS <= {peak:,} MB"),
+                       f"peak RSS {peak:,} MB"),
         })
     return growth
 
