@@ -323,3 +323,56 @@ def test_upload_bad_file_and_column_mapping(server, browser_page, tmp_path):
     except Exception:
         shot(page, "failure_upload")
         raise
+
+
+HOSTILE = [
+    '<img src=x onerror="window.__xss=1">',
+    "<script>window.__xss=1</script>",
+    "=HYPERLINK(\"http://evil.example\")",
+    "\u202egpj.exe urgent",
+]
+
+
+def test_hostile_subjects_and_names_stay_text(server, browser_page, tmp_path):
+    """Subjects and display names carrying HTML/script are shown as text on every page."""
+    from core.artifacts import list_bundles, save_bundle
+    from core.loading import read_log
+    from core.model import AutoencoderDetector
+
+    rows = 120
+    frame = pd.DataFrame({
+        "UUID": [f"h{i}" for i in range(rows)],
+        "Recipient": [f"user{i % 7}@corp.example" for i in range(rows)],
+        "Sender": [f'"{HOSTILE[i % 4]}" <sender{i % 9}@partner.example>' for i in range(rows)],
+        "Subject": [f"{HOSTILE[i % 4]} report {i % 11}" for i in range(rows)],
+        "Time Processed": pd.date_range("2026-03-02 08:00", periods=rows, freq="23min").strftime("%Y-%m-%dT%H:%M:%SZ"),
+    })
+    path = tmp_path / "hostile.csv"
+    frame.to_csv(path, index=False)
+    if not list_bundles(server["artifacts"]):
+        log = read_log(path)
+        save_bundle(AutoencoderDetector(epochs=2, batch_size=32).fit(log.frame), server["artifacts"], name="hostile")
+
+    page = browser_page
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    try:
+        page.goto(server["url"] + "/Data")
+        uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+        uploader.wait_for(state="attached")
+        uploader.set_input_files(str(path))
+        page.get_by_text("Validation report").wait_for()
+        wait_idle(page)
+        shot(page, "14_hostile_data")
+        for label in ("Detect", "Explore"):
+            go(page, label)
+            page.locator(".js-plotly-plot").first.wait_for()
+            page.locator('[data-testid="stDataFrame"]').first.wait_for()  # the subjects' table
+            wait_idle(page)
+            shot(page, f"15_hostile_{label.lower()}")
+        injected = page.evaluate("() => document.querySelectorAll('img[src=\"x\"]').length")
+        assert page.evaluate("() => window.__xss === undefined"), "a script from the data ran"
+        assert injected == 0 and dialogs == []
+    except Exception:
+        shot(page, "failure_hostile")
+        raise
