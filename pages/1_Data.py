@@ -20,6 +20,11 @@ with upload_col:
         "CSV exports", type=["csv", "txt", "tsv"], accept_multiple_files=True,
         help="Columns UUID, Recipient, Sender, Subject, Time Processed (other names can be mapped).",
     )
+    st.caption(
+        f"CSV, TXT or TSV, up to {st.get_option('server.maxUploadSize'):,} MB per file. A file marked "
+        "red was refused (too large or not a CSV type): split the export, or raise "
+        "server.maxUploadSize in .streamlit/config.toml."
+    )
 with demo_col:
     st.write("")
     st.button("Use demo data", width="stretch", on_click=load_demo,

@@ -376,3 +376,47 @@ def test_hostile_subjects_and_names_stay_text(server, browser_page, tmp_path):
     except Exception:
         shot(page, "failure_hostile")
         raise
+
+
+def test_oversize_upload_gets_a_clear_message(tmp_path_factory, browser_page, tmp_path):
+    """The upload limit (``server.maxUploadSize``, 1024 MB in .streamlit/config.toml) refuses
+    larger files with a message; shown here with the limit lowered to 1 MB for a small file."""
+    import tomllib
+
+    config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] >= 200
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
+         "--server.headless", "true", "--server.address", "127.0.0.1", "--server.maxUploadSize", "1"],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT),
+                       "EMAIL_AD_ARTIFACTS": str(tmp_path_factory.mktemp("oversize"))},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    page = browser_page
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.5)
+        big = tmp_path / "big_export.csv"
+        big.write_text("UUID,Recipient,Sender,Subject,Time Processed\n"
+                       + "u,a@b.example,c@d.example,hello,2026-01-01T00:00:00Z\n" * 40_000)
+        page.goto(url + "/Data")
+        uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+        uploader.wait_for(state="attached")
+        uploader.set_input_files(str(big))
+        page.get_by_text(re.compile(r"must be 1(\.0)?\s?MB or smaller", re.I)).wait_for(timeout=30_000)
+        page.get_by_text(re.compile("up to 1 MB per file.*was refused")).wait_for()
+        shot(page, "16_oversize_upload")
+        sync_api.expect(page.get_by_text("Validation report")).to_have_count(0)
+    except Exception:
+        shot(page, "failure_oversize")
+        raise
+    finally:
+        proc.terminate()
+        proc.wait(15)
