@@ -198,9 +198,13 @@ class SeedFeatures(TransformerMixin, BaseEstimator):
             index=X.index,
         )
 
-    def new_values(self, X: pd.DataFrame) -> pd.DataFrame:
+    def transform_and_describe(self, X: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+        """``transform(X)`` and ``describe(X)`` together (what scoring needs)."""
+        return self.transform(X), self.describe(X)
+
+    def new_values(self, X: pd.DataFrame, *, described: pd.DataFrame | None = None) -> pd.DataFrame:
         """Per field: True where the value never occurred in training."""
-        d = self.describe(X)
+        d = self.describe(X) if described is None else described
         return pd.DataFrame(
             {SENDER: d["sender_code"], RECIPIENT: d["recipient_code"], SUBJECT: d["subject_code"]},
             index=X.index,
@@ -386,9 +390,15 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
             "subject_campaign": _campaign(p),
         }
 
-    def new_values(self, X: pd.DataFrame) -> pd.DataFrame:
+    def transform_and_describe(self, X: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+        """``transform(X)`` and ``describe(X)`` from one pass over the rows (what scoring needs)."""
+        check_is_fitted(self, "scaler_")
+        described = self.describe(X)
+        return self._scale(self._model_inputs(described)), described
+
+    def new_values(self, X: pd.DataFrame, *, described: pd.DataFrame | None = None) -> pd.DataFrame:
         """Per field: True where the value never occurred in training."""
-        d = self.describe(X)
+        d = self.describe(X) if described is None else described
         return pd.DataFrame(
             {
                 SENDER: d["sender_count"].to_numpy() == 0,

@@ -60,16 +60,17 @@ def score_log(detector, log: EmailLog, *, threshold: float | None = None) -> pd.
     if len(rows):
         pre = detector.preprocessor_
         context_rows = pre.add_context(rows.reset_index(drop=True))
-        squared = detector.feature_squared_errors(pre.transform(context_rows))
+        X, described = pre.transform_and_describe(context_rows)
+        squared = detector.feature_squared_errors(X)
         by_field = detector.field_errors(squared)
         positions = np.flatnonzero(scorable)
         out.iloc[positions, out.columns.get_loc(ERROR)] = squared.mean(axis=1)
         for field in FEATURE_FIELDS:
             out.iloc[positions, out.columns.get_loc(field_column(FIELD_ERROR_PREFIX, field))] = by_field[field].to_numpy()
-        top_field, reason = explain(pre, context_rows, squared)
+        top_field, reason = explain(pre, context_rows, squared, described)
         out.iloc[positions, out.columns.get_loc(TOP_FIELD)] = top_field.to_numpy()
         out.iloc[positions, out.columns.get_loc(REASON)] = reason.to_numpy()
-        new = pre.new_values(context_rows)
+        new = pre.new_values(context_rows, described=described)
         for field in (SENDER, RECIPIENT, SUBJECT):
             out.iloc[positions, out.columns.get_loc(field_column(NEW_PREFIX, field))] = new[field].to_numpy()
 
@@ -81,7 +82,9 @@ def score_log(detector, log: EmailLog, *, threshold: float | None = None) -> pd.
     return out
 
 
-def explain(preprocessor, frame: pd.DataFrame, squared: np.ndarray) -> tuple[pd.Series, pd.Series]:
+def explain(
+    preprocessor, frame: pd.DataFrame, squared: np.ndarray, described: pd.DataFrame | None = None
+) -> tuple[pd.Series, pd.Series]:
     """(top field, reason) per row: the field with the largest share of the error, and the
     feature within it that contributes most, phrased in email terms."""
     fields = np.asarray(preprocessor.feature_fields_)
@@ -92,7 +95,8 @@ def explain(preprocessor, frame: pd.DataFrame, squared: np.ndarray) -> tuple[pd.
     # Within the top field, the single model column with the largest error names the cause.
     masked = np.where(fields[None, :] == top_field[:, None], squared, -1.0)
     top_source = sources[masked.argmax(axis=1)]
-    described = preprocessor.describe(frame)
+    if described is None:
+        described = preprocessor.describe(frame)
     reasons = pd.Series("", index=frame.index, dtype=object)
     for source in pd.unique(top_source):
         rows = np.flatnonzero(top_source == source)
