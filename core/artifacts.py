@@ -35,6 +35,7 @@ from pathlib import Path
 
 import joblib
 import numpy as np
+import pandas as pd
 
 from core.errors import BundleError
 
@@ -73,8 +74,6 @@ def sha256_of_file(path: Path) -> str:
 
 def sha256_of_frame(frame) -> str:
     """A fingerprint of the training rows (for metadata: which data made this model)."""
-    import pandas as pd
-
     hashed = pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy()
     return hashlib.sha256(hashed.tobytes()).hexdigest()
 

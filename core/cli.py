@@ -168,8 +168,6 @@ def cmd_train(args) -> int:
         early_stopping=args.early_stopping,
         seed=args.seed,
     )
-    if args.epochs < 1 or args.batch_size < 1:
-        raise DataError("--epochs and --batch-size must be at least 1.")
     started = time.perf_counter()
     bar = ProgressBar()
     detector.fit(usable, callback=bar)

@@ -264,10 +264,6 @@ class AutoencoderDetector(BaseEstimator):
         """Reconstruction error (mean scaled squared error over features) per row: higher = more anomalous."""
         return self._errors(self.transform(frame))
 
-    def feature_errors(self, frame: pd.DataFrame) -> np.ndarray:
-        """Scaled squared error per row and model feature; row means equal ``decision_function``."""
-        return self.feature_squared_errors(self.transform(frame))
-
     def field_errors(self, squared_errors: np.ndarray) -> pd.DataFrame:
         """Squared errors summed back to the log fields, scaled so a row's fields add up to its error."""
         fields = np.asarray(self.preprocessor_.feature_fields_)
@@ -281,10 +277,3 @@ class AutoencoderDetector(BaseEstimator):
         check_is_fitted(self, "threshold_")
         limit = self.threshold_ if threshold is None else threshold
         return (self.decision_function(frame) > limit).astype(int)
-
-    def latent(self, frame: pd.DataFrame) -> np.ndarray:
-        """The 16-d bottleneck code of each row."""
-        import keras
-
-        encoder = keras.Model(self.model_.inputs, self.model_.get_layer("latent").output)
-        return np.asarray(encoder.predict(self.transform(frame), batch_size=8192, verbose=0))

@@ -103,13 +103,7 @@ def roc_figure(fpr, tpr, auc: float | None, point: tuple[float, float] | None = 
                              line=dict(color="#999", dash="dot")))
     label = "ROC" if auc is None else f"ROC (AUC {auc:.3f})"
     fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=label, line=dict(color=NORMAL_COLOR)))
-    if point is not None:
-        fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name="current threshold",
-                                 marker=dict(color=ANOMALY_COLOR, size=11)))
-    _layout(fig, "ROC curve", height=380, legend=_BOTTOM_LEGEND)
-    fig.update_xaxes(title="false positive rate", range=[-0.02, 1.02])
-    fig.update_yaxes(title="true positive rate", range=[-0.02, 1.04])
-    return fig
+    return _curve_layout(fig, "ROC curve", "false positive rate", "true positive rate", point)
 
 
 def pr_figure(precision, recall, ap: float | None, point: tuple[float, float] | None = None,
@@ -121,12 +115,18 @@ def pr_figure(precision, recall, ap: float | None, point: tuple[float, float] | 
     if base_rate is not None:
         fig.add_trace(go.Scatter(x=[0, 1], y=[base_rate, base_rate], mode="lines", name="chance",
                                  line=dict(color="#999", dash="dot")))
+    return _curve_layout(fig, "Precision–recall curve", "recall", "precision", point)
+
+
+def _curve_layout(fig: go.Figure, title: str, x_title: str, y_title: str,
+                  point: tuple[float, float] | None) -> go.Figure:
+    """Shared look of the ROC and PR charts, with the current threshold's point marked."""
     if point is not None:
         fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name="current threshold",
                                  marker=dict(color=ANOMALY_COLOR, size=11)))
-    _layout(fig, "Precision–recall curve", height=380, legend=_BOTTOM_LEGEND)
-    fig.update_xaxes(title="recall", range=[-0.02, 1.02])
-    fig.update_yaxes(title="precision", range=[-0.02, 1.04])
+    _layout(fig, title, height=380, legend=_BOTTOM_LEGEND)
+    fig.update_xaxes(title=x_title, range=[-0.02, 1.02])
+    fig.update_yaxes(title=y_title, range=[-0.02, 1.04])
     return fig
 
 
