@@ -109,9 +109,11 @@ def bench_training(report) -> None:
 
     path = demo_csv(TRAIN_ROWS)
     default = AutoencoderDetector()
+    from bench.quality import RECIPE_TRAINING
+
     configs = {
         "default": {},
-        "report recipe (seed features, batch 64)": {"feature_set": "seed", "batch_size": 64},
+        "report recipe (seed features, batch 64)": {"feature_set": "seed", **RECIPE_TRAINING},
     }
     results = {}
     for label, params in configs.items():

@@ -39,7 +39,9 @@ import pandas as pd
 
 from core.errors import BundleError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Format 1 (no per-feature training range) still loads: its model scores as it always did.
+READABLE_FORMATS = (1, 2)
 MODEL_FILE = "model.keras"
 LEGACY_MODEL_FILE = "model.h5"
 PREPROCESSOR_FILE = "preprocessor.joblib"
@@ -165,11 +167,14 @@ def _metadata(detector, extra: dict) -> dict:
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "threshold": float(detector.threshold_),
         "error_scale": np.asarray(detector.error_scale_, dtype=float).tolist(),
+        "outside_scale": np.asarray(detector.outside_scale_, dtype=float).tolist(),
+        "feature_range": np.asarray(detector.feature_range_, dtype=float).tolist(),
         "percentile": float(detector.percentile),
         "feature_set": detector.feature_set,
         "features": list(detector.preprocessor_.feature_names_out_),
         "params": params,
         "training_rows": int(detector.n_train_rows_),
+        "trimmed_rows": int(getattr(detector, "n_trimmed_rows_", 0)),
         "test_rows": int(detector.n_test_rows_),
         "epochs_run": int(detector.epochs_run_),
         "stopped_early": bool(detector.stopped_early_),
@@ -258,10 +263,10 @@ def verify_bundle(path: Path) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise BundleError(f"Model {name!r} has unreadable metadata. Delete it and retrain.") from None
     version = meta.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_FORMATS:
         raise BundleError(
-            f"Model {name!r} uses bundle format {version!r}; this version reads format "
-            f"{FORMAT_VERSION}. Retrain it with this version."
+            f"Model {name!r} uses bundle format {version!r}; this version reads formats "
+            f"{', '.join(map(str, READABLE_FORMATS))}. Retrain it with this version."
         )
     return meta
 
@@ -292,6 +297,12 @@ def load_bundle(name: str | None = None, artifacts_dir: str | os.PathLike = DEFA
     detector.preprocessor_ = joblib.load(path / PREPROCESSOR_FILE)
     detector.threshold_ = float(meta["threshold"])
     detector.error_scale_ = np.asarray(meta["error_scale"], dtype=np.float64)
+    n_features = len(detector.error_scale_)
+    detector.outside_scale_ = np.asarray(meta.get("outside_scale", detector.error_scale_), dtype=np.float64)
+    detector.feature_range_ = np.asarray(
+        meta.get("feature_range", [[-np.inf] * n_features, [np.inf] * n_features]), dtype=np.float64
+    )
+    detector.n_trimmed_rows_ = meta.get("trimmed_rows", 0)
     detector.history_ = meta.get("history", {})
     detector.n_train_rows_ = meta.get("training_rows", 0)
     detector.n_test_rows_ = meta.get("test_rows", 0)

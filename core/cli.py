@@ -55,13 +55,17 @@ def build_parser() -> argparse.ArgumentParser:
     add_bundle(train)
     train.add_argument("--features", choices=("email", "seed"), default="email",
                        help="email (default): mail-aware features; seed: the report's recipe")
-    train.add_argument("--epochs", type=int, default=50)
-    train.add_argument("--batch-size", type=int, default=256)
-    train.add_argument("--percentile", type=float, default=95.0, help="threshold percentile of test errors")
-    train.add_argument("--test-size", type=float, default=0.2)
-    train.add_argument("--validation-split", type=float, default=0.1)
+    # Defaults are the detector's own (core.model.AutoencoderDetector), read when parsing.
+    train.add_argument("--epochs", type=int, default=None, help="epochs of the final fit (default 50)")
+    train.add_argument("--batch-size", type=int, default=None, help="default 1024")
+    train.add_argument("--percentile", type=float, default=None, help="threshold percentile of test errors (default 95)")
+    train.add_argument("--test-size", type=float, default=None, help="held-out share for the threshold (default 0.2)")
+    train.add_argument("--validation-split", type=float, default=None, help="default 0.1")
+    train.add_argument("--trim-fraction", type=float, default=None,
+                       help="share of the training mail a screening fit finds least normal and leaves out "
+                            "(default 0.2; 0 = one plain fit)")
     train.add_argument("--early-stopping", action="store_true")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=int, default=None, help="default 0")
 
     detect = commands.add_parser("detect", help="score a log with a saved detector")
     add_input(detect)
@@ -142,8 +146,9 @@ class ProgressBar:
     def __call__(self, progress) -> None:
         done = int(self.width * progress.epoch / progress.epochs)
         val = f" val {progress.val_loss:.4f}" if progress.val_loss is not None else ""
+        stage = "screen" if progress.stage == "screening" else "train "
         line = (
-            f"\repoch {progress.epoch:>3}/{progress.epochs} [{'#' * done}{'.' * (self.width - done)}] "
+            f"\r{stage} epoch {progress.epoch:>3}/{progress.epochs} [{'#' * done}{'.' * (self.width - done)}] "
             f"loss {progress.loss:.4f}{val} {progress.elapsed:5.1f}s"
         )
         self.stream.write(line)
@@ -158,15 +163,14 @@ def cmd_train(args) -> int:
 
     log = _load(args)
     usable = log.frame[log.scorable]
+    given = {
+        "epochs": args.epochs, "batch_size": args.batch_size, "percentile": args.percentile,
+        "test_size": args.test_size, "validation_split": args.validation_split,
+        "trim_fraction": args.trim_fraction, "seed": args.seed,
+    }
     detector = AutoencoderDetector(
-        feature_set=args.features,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        percentile=args.percentile,
-        test_size=args.test_size,
-        validation_split=args.validation_split,
-        early_stopping=args.early_stopping,
-        seed=args.seed,
+        feature_set=args.features, early_stopping=args.early_stopping,
+        **{name: value for name, value in given.items() if value is not None},
     )
     started = time.perf_counter()
     bar = ProgressBar()
@@ -192,8 +196,9 @@ def cmd_train(args) -> int:
     history = detector.history_
     val = f", validation {history['val_loss'][-1]:.4f}" if history["val_loss"] else ""
     print(
-        f"rows used {detector.n_train_rows_ + detector.n_test_rows_:,} "
-        f"(train {detector.n_train_rows_:,}, test {detector.n_test_rows_:,}), "
+        f"rows used {detector.n_train_rows_ + detector.n_trimmed_rows_ + detector.n_test_rows_:,} "
+        f"(train {detector.n_train_rows_:,}, left out as least normal {detector.n_trimmed_rows_:,}, "
+        f"test {detector.n_test_rows_:,}), "
         f"skipped {int((~log.scorable).sum()):,} with unreadable time\n"
         f"features {detector.feature_set} ({len(detector.preprocessor_.feature_names_out_)} columns)\n"
         f"epochs {detector.epochs_run_}/{detector.epochs}, final loss {history['loss'][-1]:.4f}{val}\n"

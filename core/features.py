@@ -75,6 +75,21 @@ def sender_addresses(senders: pd.Series) -> pd.Series:
     return found.fillna("").str.lower().str.rstrip(".>")
 
 
+def sender_identities(senders: pd.Series) -> pd.Series:
+    """Who sent each message: the address, or for a field with no address (``Chope <>``, a
+    null sender) the field's own text, so nameless-address senders don't all look alike."""
+    address = sender_addresses(senders)
+    text = senders.astype(str).str.strip().str.lower()
+    return address.where(address != "", text.where(text == "", "<>" + text))
+
+
+def display_names(senders: pd.Series) -> pd.Series:
+    """The display name in front of ``<address>``, lower case letters and digits only ("" if none)."""
+    raw = senders.astype(str)
+    name = raw.str.split("<", n=1).str[0].str.lower().str.replace(r"[^\w]|_", "", regex=True)
+    return name.where(raw.str.contains("<", regex=False), "")
+
+
 def recipient_lists(recipients: pd.Series) -> pd.Series:
     """Each row's recipient addresses (``;`` or ``,`` separated), lower case."""
     return recipients.astype(str).str.lower().str.findall(_ADDRESS)
@@ -259,6 +274,7 @@ _EMAIL_FEATURES: dict[str, tuple[str, str]] = {
     "hour": (TIME, "hour"),
     "weekday": (TIME, "weekday"),
     "sender_hour_share": (TIME, "ratio"),
+    "recipients_above_usual": (RECIPIENT, "log"),
     "burst_5min": (TIME, "count"),
     "subject_word_max_rarity": (SUBJECT, "ratio"),
     "subject_ngram_rarity": (SUBJECT, "ratio"),
@@ -267,13 +283,22 @@ _EMAIL_FEATURES: dict[str, tuple[str, str]] = {
     "subject_campaign": (SUBJECT, "count"),
     "sender_name_address_similarity": (SENDER, "ratio"),
     "sender_has_name": (SENDER, "ratio"),
+    "sender_is_recipient": (SENDER, "ratio"),
+    "sender_name_new": (SENDER, "ratio"),
+    "sender_name_elsewhere": (SENDER, "ratio"),
     "sender_domain_to_recipient_count": (RECIPIENT, "count"),
     "sender_new": (SENDER, "ratio"),
     "sender_domain_new": (SENDER, "ratio"),
     "recipient_new": (RECIPIENT, "ratio"),
     "pair_new": (RECIPIENT, "ratio"),
     "subject_new": (SUBJECT, "ratio"),
+    "cold_contact": (SENDER, "ratio"),
 }
+# The smallest change per feature kind that counts as one standard unit, so a feature almost
+# constant in training (bursts: nearly always 0) doesn't turn 5 mails and 50 mails alike into
+# the clip limit: half an e-fold of a count, a tenth of a share, a tenth of the unit circle.
+_SCALE_FLOOR = {"count": 0.5, "log": 0.5, "ratio": 0.1, "hour": 0.1, "weekday": 0.1}
+
 # First contact, as explicit 0/1 flags: on a log1p count "never seen" (0) sits right next to
 # "seen once" (0.69) while familiar list traffic spreads to 6+, so novelty barely registers.
 _NEW_FLAGS = {
@@ -345,7 +370,11 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         # A feature that never varied in training (no look-alike domain, no burst) must stand
         # out when it finally does: any change from the constant maps to the clip limit,
         # instead of sklearn's zero-variance rule (scale 1) that would hide it among the rest.
-        self.scaler_.scale_ = np.where(self.scaler_.var_ > 1e-12, self.scaler_.scale_, 1.0 / self.clip)
+        # A feature that varied only a little is scaled by at least its kind's smallest
+        # meaningful change, so a burst of 50 mails and one of 5 don't both hit the clip limit.
+        floors = np.array([_SCALE_FLOOR[kind] for kind in self.feature_kinds_])
+        varied = self.scaler_.var_ > 1e-12
+        self.scaler_.scale_ = np.where(varied, np.maximum(self.scaler_.scale_, floors), 1.0 / self.clip)
         return self._scale(model_inputs)
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
@@ -423,7 +452,7 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         frame = X.reset_index(drop=True)
         # Logs repeat the same senders, recipient lists and subjects many times over: parse
         # each distinct value once and spread the result back to the rows.
-        sender = _per_distinct(frame[SENDER].astype(str), sender_addresses)
+        sender = _per_distinct(frame[SENDER].astype(str), sender_identities)
         subject = frame[SUBJECT].astype(str)
         subject_key = _per_distinct(subject, normalized_subject)
         subject_codes, subject_keys = pd.factorize(subject_key)
@@ -432,6 +461,7 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
             "n": len(frame),
             "sender": sender,
             "sender_raw": frame[SENDER].astype(str),
+            "sender_name": _per_distinct(frame[SENDER].astype(str), display_names),
             "sender_domain": _per_distinct(sender, domain_of),
             "recipients": _exploded_recipients(frame),
             "subject": subject,
@@ -448,6 +478,8 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
 
     def _learn_counts(self, p: dict) -> None:
         rcpt = p["recipients"]
+        rows_recipients = np.bincount(rcpt["row"].to_numpy(), weights=(rcpt["address"] != "").to_numpy(float),
+                                      minlength=p["n"])
         sender_of_rcpt = p["sender"].to_numpy()[rcpt["row"].to_numpy()]
         self.counts_ = {
             "sender": p["sender"].value_counts(),
@@ -457,8 +489,11 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
             "pair": (pd.Series(sender_of_rcpt) + "\x1f" + rcpt["address"].to_numpy()).value_counts(),
             "sender_to_domain": (pd.Series(sender_of_rcpt) + "\x1f" + rcpt["domain"].to_numpy()).value_counts(),
             "subject": p["subject_key"].value_counts(),
+            "sender_name": (p["sender"] + "\x1f" + p["sender_name"])[p["sender_name"] != ""].value_counts(),
+            "name": p["sender_name"][p["sender_name"] != ""].value_counts(),
             "word": self._word_counts(p),
             "sender_hour": (p["sender"] + "\x1f" + p["times"].dt.hour.astype(str)).value_counts(),
+            "sender_recipients": pd.Series(rows_recipients).groupby(p["sender"].to_numpy()).sum(),
             "domain_to_domain": (
                 pd.Series(p["sender_domain"].to_numpy()[rcpt["row"].to_numpy()]) + "\x1f" + rcpt["domain"].to_numpy()
             ).value_counts(),
@@ -494,6 +529,9 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         def per_row_min(values: np.ndarray) -> np.ndarray:
             return pd.Series(values).groupby(rows).min().reindex(range(n), fill_value=0).to_numpy()
 
+        def per_row_sum(values: np.ndarray) -> np.ndarray:
+            return pd.Series(values).groupby(rows).sum().reindex(range(n), fill_value=0).to_numpy()
+
         has_rcpt = rcpt["address"].to_numpy() != ""
         rcpt_count = np.where(has_rcpt, _counts_in(rcpt["address"], c["recipient"]) - own_rcpt, 0)
         rcpt_domain_count = np.where(has_rcpt, _counts_in(rcpt["domain"], c["recipient_domain"]) - own_rcpt, 0)
@@ -512,11 +550,21 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         times = p["times"]
         context = self._context(p)
         hour = (times.dt.hour + times.dt.minute / 60.0).to_numpy(float)
-        hour_key = p["sender"] + "\x1f" + times.dt.hour.astype(str)
-        sender_hour_count = _counts_in(hour_key, c["sender_hour"]) - own
+        # The sender's usual hours: share of its training mail within an hour of this one
+        # (a one-hour bin would call 10:05 unusual for someone who writes at 9:55).
+        sender_hour_count = sum(
+            _counts_in(p["sender"] + "\x1f" + ((times.dt.hour + shift) % 24).astype(str), c["sender_hour"])
+            for shift in (-1, 0, 1)
+        ) - own
         sender_hour_share = np.where(
             sender_count > 0, sender_hour_count / np.maximum(sender_count, 1), np.nan
         )
+        # How many more recipients than this sender's usual (log ratio, 0 for a sender with no
+        # history): a colleague who writes to two people now mailing a hundred is a hijacked
+        # account or an exfiltration run, a newsletter to a hundred is Tuesday.
+        usual_total = _counts_in(p["sender"], c["sender_recipients"]) - own * n_rcpt.to_numpy()
+        usual = np.where(sender_count > 0, usual_total / np.maximum(sender_count, 1), n_rcpt.to_numpy())
+        recipients_above_usual = np.maximum(np.log1p(n_rcpt.to_numpy()) - np.log1p(usual), 0)
 
         raw = pd.DataFrame(
             {
@@ -536,6 +584,7 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
                 "hour": hour,
                 "weekday": times.dt.weekday.to_numpy(float),
                 "sender_hour_share": sender_hour_share,
+                "recipients_above_usual": recipients_above_usual,
                 "burst_5min": context["burst_5min"],
                 "subject_word_max_rarity": self._word_rarity(p, own, how="max"),
                 "subject_campaign": context["subject_campaign"],
@@ -556,16 +605,43 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         sender_domain_of_rcpt = pd.Series(p["sender_domain"].to_numpy()[rows])
         domain_pair = _counts_in(sender_domain_of_rcpt + "\x1f" + rcpt["domain"], c["domain_to_domain"]) - own_rcpt
         raw["sender_domain_to_recipient_count"] = per_row_min(domain_pair)
+        # Display name vs address history: a known address under a name it never used (a
+        # spoofed From), and a name that so far came from other addresses (impersonation,
+        # or a campaign rotating throw-away addresses under one name).
+        name = p["sender_name"]
+        has_name = (name != "").to_numpy()
+        name_with_address = _counts_in(p["sender"] + "\x1f" + name, c["sender_name"]) - own
+        raw["sender_name_new"] = (has_name & (sender_count > 0) & (name_with_address <= 0)).astype(float)
+        name_elsewhere = _counts_in(name, c["name"]) - _counts_in(p["sender"] + "\x1f" + name, c["sender_name"])
+        raw["sender_name_elsewhere"] = (has_name & (name_elsewhere > 0)).astype(float)
+        # Mail "from" one of its own recipients: the spoofed-self trick of extortion and
+        # phishing runs (also notes-to-self, which the model learns as usual if they are).
+        self_addressed = (sender_of_rcpt.to_numpy() == rcpt["address"].to_numpy()) & has_rcpt
+        raw["sender_is_recipient"] = (per_row_sum(self_addressed.astype(float)) > 0).astype(float)
         for flag, count_name in _NEW_FLAGS.items():
             raw[flag] = (raw[count_name] <= 0).astype(float)
+        # Per recipient, the share that is new: a reply that also copies one new colleague is
+        # far less of a first contact than mail to nobody the log has seen.
+        def share_new(values: np.ndarray) -> np.ndarray:
+            new = ((values <= 0) & has_rcpt).astype(float)
+            return per_row_sum(new) / np.maximum(n_rcpt.to_numpy(), 1)
+
+        raw["recipient_new"] = share_new(rcpt_count)
+        raw["pair_new"] = share_new(pair_count)
+        # Unsolicited first contact: a stranger opening a new thread (a stranger answering a
+        # thread is how newcomers join a discussion).
+        raw["cold_contact"] = (raw["sender_new"] * raw["subject_new"] * (1 - raw["subject_reply"]))
         # An unseen sender has no usual hours: use the share of all training mail in that hour.
         global_hour = c["sender_hour"].groupby(c["sender_hour"].index.str.rsplit("\x1f", n=1).str[-1]).sum()
-        fallback = times.dt.hour.astype(str).map(global_hour / max(self.n_train_, 1)).fillna(0).to_numpy()
+        fallback = sum(
+            ((times.dt.hour + shift) % 24).astype(str).map(global_hour / max(self.n_train_, 1)).fillna(0).to_numpy()
+            for shift in (-1, 0, 1)
+        )
         raw["sender_hour_share"] = raw["sender_hour_share"].fillna(pd.Series(fallback))
         return raw.clip(lower=0)
 
     def _model_inputs(self, raw: pd.DataFrame) -> pd.DataFrame:
-        columns, fields, sources = {}, [], []
+        columns, fields, sources, kinds = {}, [], [], []
         for name, (field, kind) in _EMAIL_FEATURES.items():
             values = raw[name].to_numpy(float)
             if kind in ("hour", "weekday"):
@@ -580,10 +656,12 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
                 columns[key] = column
                 fields.append(field)
                 sources.append(name)
+                kinds.append(kind)
         if not hasattr(self, "feature_names_out_"):
             self.feature_names_out_ = tuple(columns)
             self.feature_fields_ = tuple(fields)
             self.feature_sources_ = tuple(sources)
+            self.feature_kinds_ = tuple(kinds)
         return pd.DataFrame(columns)
 
     def _lookalike(self, domains: pd.Series, domain_count: np.ndarray) -> np.ndarray:
@@ -594,10 +672,12 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
     def _lookalike_targets(self, domains) -> dict[str, str]:
         """domain -> the familiar training domain it imitates, for the domains that imitate one.
 
-        A look-alike is within ``lookalike_max_edits`` edits (1 for names shorter than 8
-        characters, where one edit already makes a different real name likely) of a familiar
-        domain and at least ten times rarer than it in training — so two real, similar and
-        both common domains are not flagged.
+        A look-alike is a few edits from a familiar domain and at least ten times rarer than
+        it in training, so two real, similar and both common domains are not flagged. The
+        edits must change the name, not just the ending (``linux.be`` next to ``linux.ie`` is
+        a country site, not a trick), and short names are left alone: one edit turns a
+        four-letter name into another real one. Names of 5-8 characters may differ by one
+        edit, longer ones by ``lookalike_max_edits``.
         """
         from rapidfuzz.distance import DamerauLevenshtein
         from rapidfuzz.process import cdist
@@ -609,13 +689,17 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         distance = cdist(distinct, familiar, scorer=DamerauLevenshtein.distance, workers=1)
         distance[distance == 0] = 255  # the domain itself
         nearest = distance.argmin(axis=1)
-        limit = np.where(np.array([len(d) for d in distinct]) < 8, 1, self.lookalike_max_edits)
+        names = [d.rsplit(".", 1)[0] for d in distinct]
+        name_length = np.array([len(name) for name in names])
+        limit = np.select([name_length < 5, name_length < 9], [0, 1], self.lookalike_max_edits)
         close = distance[np.arange(len(distinct)), nearest] <= limit
         seen = self.counts_["sender_domain"].add(self.counts_["recipient_domain"], fill_value=0)
         found = {}
-        for domain, target, hit in zip(distinct, nearest, close):
-            if hit and seen.get(domain, 0) * 10 <= seen.get(familiar[target], 0):
-                found[domain] = familiar[target]
+        for domain, name, target, hit in zip(distinct, names, nearest, close):
+            imitated = familiar[target]
+            if (hit and name != imitated.rsplit(".", 1)[0]
+                    and seen.get(domain, 0) * 10 <= seen.get(imitated, 0)):
+                found[domain] = imitated
         return found
 
     def lookalike_target(self, domain: str) -> str | None:
@@ -738,6 +822,11 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
             return "sent on a " + frame[TIME].dt.day_name() + ", unusual day"
         if feature == "sender_hour_share":
             return "sent " + hhmm + " UTC, outside this sender's usual hours"
+        if feature == "recipients_above_usual":
+            recipients = described["recipient_n"].set_axis(frame.index).round().astype("int64").astype(str)
+            usual = (described["recipient_n"].set_axis(frame.index) + 1) / np.exp(v) - 1
+            return (recipients + " recipients; this sender usually writes to "
+                    + usual.round().clip(lower=1).astype("int64").astype(str))
         if feature == "subject_word_max_rarity":
             return pd.Series("a word in the subject is very rare here", index=frame.index, dtype=object)
         if feature == "subject_ngram_rarity":
@@ -750,13 +839,33 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
             return "same subject from " + (v + 1).round().astype("int64").astype(str) + " sender domains in this log"
         if feature == "sender_name_address_similarity":
             return pick(v < 0.5, "display name unrelated to the sender address", "display name unusual for the address")
+        if feature == "sender_name_new":
+            return pick(v > 0, "known sender address under a display name it never used",
+                        "sender's usual display name, unusual here")
+        if feature == "sender_name_elsewhere":
+            return pick(v > 0, "display name used before by a different address",
+                        "display name unusual here")
+        if feature == "sender_is_recipient":
+            return pick(v > 0, "sender address is the recipient's own", "sender is not the recipient, unusual here")
         if feature == "sender_has_name":
             return pick(v > 0, "sender shows a display name, unusual here", "sender without a display name")
         if feature == "sender_domain_to_recipient_count":
             return pick(v == 0, "sender's domain never wrote to this recipient domain",
                         "sender's domain rarely writes to this recipient domain (" + count + ")")
+        if feature == "cold_contact":
+            return pick(v > 0, "unknown sender opening a new conversation", "known correspondent, unusual here")
+        if feature in ("recipient_new", "pair_new"):
+            # Shares of the recipients: "2 of 3 recipients never seen".
+            total = described["recipient_n"].set_axis(frame.index).round().astype("int64")
+            new = (v * total).round().astype("int64")
+            some = new.astype(str) + " of " + total.astype(str)
+            if feature == "recipient_new":
+                return pick(v >= 1, pick(total > 1, "no recipient ever seen in training", "recipient never seen in training"),
+                            some + " recipients never seen in training")
+            return pick(v >= 1, "first mail from this sender to " + pick(total > 1, "these recipients", "this recipient"),
+                        "sender never wrote to " + some + " recipients before")
         if feature in _NEW_FLAGS:
-            what = feature.removesuffix("_new").replace("_", " ").replace("pair", "sender→recipient pair")
+            what = feature.removesuffix("_new").replace("_", " ")
             return pick(v > 0, "first mail with this " + what, what + " seen before, unusual here")
         if feature == "burst_5min":
             return "burst: " + (v + 1).round().astype("int64").astype(str) + " mails from this sender within 5 min"

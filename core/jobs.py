@@ -24,6 +24,7 @@ from core.errors import DataError
 from core.model import AutoencoderDetector, EpochProgress
 
 log = logging.getLogger(__name__)
+_DEFAULTS = AutoencoderDetector().get_params()
 
 PENDING, RUNNING, STOPPING, DONE, FAILED = "pending", "running", "stopping", "done", "failed"
 
@@ -111,12 +112,27 @@ class TrainingJob:
 
     @property
     def epochs(self) -> int:
-        return int(self.params.get("epochs", AutoencoderDetector().epochs))
+        """Epochs of the final fit."""
+        return int(self.params.get("epochs", _DEFAULTS["epochs"]))
+
+    @property
+    def screening_epochs(self) -> int:
+        """Epochs of the screening fit that runs first (0 when the detector doesn't trim)."""
+        trims = float(self.params.get("trim_fraction", _DEFAULTS["trim_fraction"])) > 0
+        return int(self.params.get("screening_epochs", _DEFAULTS["screening_epochs"])) if trims else 0
+
+    @property
+    def stage(self) -> str:
+        """"screening" or "training": what the latest epoch belonged to (before any: the first stage)."""
+        steps = self.progress
+        if steps:
+            return steps[-1].stage
+        return "screening" if self.screening_epochs else "training"
 
     @property
     def history(self) -> dict:
-        """Loss curves so far, shaped like ``detector.history_``."""
-        steps = self.progress
+        """Loss curves of the current stage so far, shaped like ``detector.history_``."""
+        steps = [p for p in self.progress if p.stage == self.stage]
         return {
             "loss": [p.loss for p in steps],
             "val_loss": [p.val_loss for p in steps if p.val_loss is not None],
@@ -125,18 +141,23 @@ class TrainingJob:
     def eta(self) -> float | None:
         """Seconds left, from the mean epoch time so far (None before the first epoch).
 
-        The first epoch also pays for building the graph, so once there are two epochs the
-        estimate uses the epochs after the first.
+        The first epoch of a stage also pays for building the graph, so once a stage has two
+        epochs the estimate uses the epochs after its first. A screening stage still has
+        the whole final fit ahead of it, at the same time per epoch.
         """
         steps = self.progress
         if not steps:
             return None
-        first, last = steps[0], steps[-1]
+        current = [p for p in steps if p.stage == steps[-1].stage]
+        first, last = current[0], current[-1]
         if last.epoch > first.epoch:
             per_epoch = (last.elapsed - first.elapsed) / (last.epoch - first.epoch)
         else:
             per_epoch = last.elapsed / last.epoch
-        return per_epoch * max(last.epochs - last.epoch, 0)
+        left = max(last.epochs - last.epoch, 0)
+        if last.stage == "screening":
+            left += self.epochs
+        return per_epoch * left
 
     # -- the thread -----------------------------------------------------------------------
 

@@ -27,6 +27,8 @@ from core.features import DEFAULT_FEATURE_SET, make_preprocessor
 from core.schema import FEATURE_FIELDS, TIME
 
 MIN_TRAIN_ROWS = 20
+ERROR_WEIGHTINGS = ("calibrated", "plain")
+_RANGE_TOLERANCE = 1e-6  # standardized units; float32 round-off is not "outside the range"
 
 # TensorFlow's C++ start-up chatter (CPU flags, tf.data attribute notes) means nothing to an
 # analyst; keep it off the terminal unless the user asks for it.
@@ -40,11 +42,12 @@ logging.getLogger("tensorflow").setLevel(logging.ERROR)
 class EpochProgress:
     """What a training callback receives after every epoch."""
 
-    epoch: int  # 1-based
+    epoch: int  # 1-based, within the stage
     epochs: int
     loss: float
     val_loss: float | None
-    elapsed: float  # seconds since training started
+    elapsed: float  # seconds since the stage started
+    stage: str = "training"  # "screening" (first fit, finds mail to leave out) or "training"
 
 
 #: Called after each epoch; return True to stop training (the model so far is kept).
@@ -72,7 +75,7 @@ def build_autoencoder(n_features: int, hidden_units=(64, 32, 16), learning_rate:
     return model
 
 
-def _callback_adapter(callback: TrainingCallback | None, epochs: int):
+def _callback_adapter(callback: TrainingCallback | None, epochs: int, stage: str):
     import keras
 
     class _Reporter(keras.callbacks.Callback):
@@ -87,15 +90,51 @@ def _callback_adapter(callback: TrainingCallback | None, epochs: int):
                 loss=float(logs.get("loss", np.nan)),
                 val_loss=float(logs["val_loss"]) if "val_loss" in logs else None,
                 elapsed=time.perf_counter() - self.started,
+                stage=stage,
             )
             if callback is not None and callback(progress):
                 self.model.stop_training = True
+                self.stopped = True
 
-    return _Reporter()
+    reporter = _Reporter()
+    reporter.stopped = False
+    return reporter
+
+
+def _ignore_constant_inputs(model, X: np.ndarray) -> None:
+    """Zero the first layer's weights from inputs that never vary in ``X``.
+
+    Such an input (a first-contact flag when every training sender was seen) carries no
+    gradient, so its weights would keep their random initial values and, when the input
+    finally moves at scoring time, push every reconstruction in a direction set by chance.
+    With zero weights (which stay zero: no gradient, no decay) the network ignores it and
+    its error is simply its distance from the training constant, the same for every seed.
+    """
+    constant = np.ptp(X, axis=0) < 1e-9 if len(X) else np.zeros(X.shape[1], bool)
+    first = next(layer for layer in model.layers if layer.weights)
+    kernel, bias = first.get_weights()
+    kernel[constant] = 0.0
+    first.set_weights([kernel, bias])
 
 
 class AutoencoderDetector(BaseEstimator):
     """Email-log anomaly detector: rows the autoencoder reconstructs badly are anomalies.
+
+    Training mail is never clean: last month's log holds last month's spam, and a detector
+    that learns it as normal lets this month's copies through (on the labeled logs, 5%
+    spam in training costs as much as every feature we added gains). So by default the
+    detector fits twice: a *screening* fit scores every training row as if it were new
+    mail, and the final fit learns from all but the ``trim_fraction`` least normal of them
+    — a trimmed fit, as a trimmed mean drops its extremes. The threshold and the feature
+    weights below are measured on held-out rows that were split off before any trimming,
+    so they describe new mail as it comes, unusual-but-legitimate mail included.
+
+    Features that never varied in the final fit's rows (first contact with a sender, a
+    look-alike domain, a spoofed display name: training mail is by definition not new to
+    itself) can't be reconstructed from anything; the network ignores them as inputs and
+    their error counts with the weight of how rare they are in held-out mail, in nats: a
+    first contact that one message in four has weighs less than a display-name change
+    that one in a thousand has.
 
     Parameters
     ----------
@@ -113,6 +152,15 @@ class AutoencoderDetector(BaseEstimator):
     test_size : float, default=0.2
         Share of all rows held out; the threshold is a percentile of their errors.
     percentile : float, default=95.0
+    error_weighting : {"calibrated", "plain"}, default="calibrated"
+        ``"calibrated"``: each feature's squared error in units of its usual error, values
+        outside the training range weighed by their held-out rarity, reconstructions kept in
+        the training range (see above). ``"plain"``: the report's mean squared error.
+    trim_fraction : float, default=0.2
+        Share of the training rows the screening fit finds least normal, left out of the
+        final fit. 0: one plain fit.
+    screening_epochs : int, default=10
+        Epochs of the screening fit (it only has to rank rows, not reconstruct them well).
     early_stopping : bool, default=False
         Stop when the validation loss hasn't improved for ``patience`` epochs (best weights kept).
     patience : int, default=5
@@ -124,8 +172,9 @@ class AutoencoderDetector(BaseEstimator):
     Learned attributes
     ------------------
     preprocessor_, model_, threshold_, history_ (dict of per-epoch "loss"/"val_loss"),
-    error_scale_ (per-feature squared error on the validation rows; errors are divided by it),
-    test_errors_, n_train_rows_, n_test_rows_, epochs_run_, stopped_early_
+    error_scale_ (each feature's squared error is divided by it), test_errors_,
+    n_train_rows_ (rows of the final fit), n_trimmed_rows_, n_test_rows_, epochs_run_,
+    stopped_early_
     """
 
     def __init__(
@@ -139,6 +188,9 @@ class AutoencoderDetector(BaseEstimator):
         validation_split: float = 0.1,
         test_size: float = 0.2,
         percentile: float = 95.0,
+        error_weighting: str = "calibrated",
+        trim_fraction: float = 0.2,
+        screening_epochs: int = 10,
         early_stopping: bool = False,
         patience: int = 5,
         seed: int = 0,
@@ -152,6 +204,9 @@ class AutoencoderDetector(BaseEstimator):
         self.validation_split = validation_split
         self.test_size = test_size
         self.percentile = percentile
+        self.error_weighting = error_weighting
+        self.trim_fraction = trim_fraction
+        self.screening_epochs = screening_epochs
         self.early_stopping = early_stopping
         self.patience = patience
         self.seed = seed
@@ -162,8 +217,9 @@ class AutoencoderDetector(BaseEstimator):
     def fit(self, frame: pd.DataFrame, *, callback: TrainingCallback | None = None):
         """Train on the rows of a loaded log (rows without a parsed time are skipped).
 
-        ``callback`` receives an :class:`EpochProgress` after every epoch and may return True
-        to stop; the model trained so far is kept and a threshold is still fitted.
+        ``callback`` receives an :class:`EpochProgress` after every epoch of both stages and
+        may return True to stop; the model trained so far is kept and a threshold is still
+        fitted (stopping during screening keeps the screening model, fitted on every row).
         """
         import keras
         import tensorflow as tf
@@ -178,22 +234,51 @@ class AutoencoderDetector(BaseEstimator):
         keras.utils.set_random_seed(self.seed)
         tf.config.experimental.enable_op_determinism()
 
-        preprocessor = make_preprocessor(self.feature_set, **(self.preprocessor_params or {}))
-        frame = preprocessor.add_context(frame.reset_index(drop=True))
+        context = make_preprocessor(self.feature_set, **(self.preprocessor_params or {}))
+        frame = context.add_context(frame.reset_index(drop=True))
         train_rows, test_rows = train_test_split(
             np.arange(len(frame)), test_size=self.test_size, random_state=self.seed, shuffle=True
         )
-        train_rows = np.sort(train_rows)
-        X_train = preprocessor.fit_transform(frame.iloc[train_rows])
-        X_test = preprocessor.transform(frame.iloc[np.sort(test_rows)])
+        train_frame = frame.iloc[np.sort(train_rows)]
+        test_frame = frame.iloc[np.sort(test_rows)]
 
+        n_trimmed = 0
+        stopped = False
+        if self.trim_fraction > 0:
+            stopped = self._fit_stage(train_frame, test_frame, self.screening_epochs, callback, "screening")
+            if not stopped:
+                # Every training row scored as new mail (its own occurrence left out).
+                screening = self._errors(self.preprocessor_.transform(train_frame))
+                keep = screening <= np.quantile(screening, 1 - self.trim_fraction)
+                n_trimmed = int((~keep).sum())
+                train_frame = train_frame[keep]
+        if not stopped:
+            self._fit_stage(train_frame, test_frame, self.epochs, callback, "training")
+
+        self.threshold_ = float(np.percentile(self.test_errors_, self.percentile))
+        self.n_train_rows_ = len(train_frame)
+        self.n_trimmed_rows_ = n_trimmed
+        self.n_test_rows_ = len(test_frame)
+        return self
+
+    def _fit_stage(self, rows: pd.DataFrame, held_out: pd.DataFrame, epochs: int, callback, stage: str) -> bool:
+        """Fit preprocessor and network on ``rows``, weigh and score the ``held_out`` rows.
+
+        Returns True when the callback asked to stop.
+        """
+        import keras
+
+        preprocessor = make_preprocessor(self.feature_set, **(self.preprocessor_params or {}))
+        X_train = preprocessor.fit_transform(rows)
         rng = np.random.default_rng(self.seed)
         n_val = int(round(self.validation_split * len(X_train)))
         order = rng.permutation(len(X_train))
         X_val, X_fit = X_train[order[:n_val]], X_train[order[n_val:]]
 
         model = build_autoencoder(X_train.shape[1], self.hidden_units, self.learning_rate)
-        callbacks = [_callback_adapter(callback, self.epochs)]
+        _ignore_constant_inputs(model, X_train)
+        reporter = _callback_adapter(callback, epochs, stage)
+        callbacks = [reporter]
         if self.early_stopping and n_val:
             callbacks.append(
                 keras.callbacks.EarlyStopping(
@@ -203,7 +288,7 @@ class AutoencoderDetector(BaseEstimator):
         history = model.fit(
             X_fit,
             X_fit,
-            epochs=self.epochs,
+            epochs=epochs,
             batch_size=self.batch_size,
             validation_data=(X_val, X_val) if n_val else None,
             shuffle=True,
@@ -212,24 +297,44 @@ class AutoencoderDetector(BaseEstimator):
         )
         self.preprocessor_ = preprocessor
         self.model_ = model
-        # Each feature's typical squared error on held-out normal mail: a feature the model
-        # reconstructs worse than its own variance (hour, subject length: noise it can't
-        # predict) is divided by that error, so it can't drown the precise ones (sender and
-        # pair novelty). Features never weigh more than their plain standardized error (floor 1).
+        self.feature_range_ = np.stack([X_train.min(axis=0), X_train.max(axis=0)])
+        # Inside the training range, each feature's error counts in units of its typical
+        # squared error on the validation rows: a feature the model reconstructs worse than
+        # its own variance (hour, subject length: noise it can't predict) can't drown the
+        # precise ones. Never more than its plain standardized error (floor 1).
         reference = X_val if n_val else X_fit
+        self.outside_scale_ = np.ones(X_train.shape[1])
         plain = ((reference - self.reconstruct(reference)) ** 2).mean(axis=0)
         self.error_scale_ = np.maximum(plain, 1.0)
+        # Held-out rows (split off before any screening: new mail as it comes) weigh values
+        # outside that range and give the errors the threshold is taken from.
+        X_held_out = preprocessor.transform(held_out) if len(held_out) else X_train
+        self._weigh_outside_values(X_held_out)
+        self.test_errors_ = self._errors(X_held_out)
         self.history_ = {
             "loss": [float(v) for v in history.history.get("loss", [])],
             "val_loss": [float(v) for v in history.history.get("val_loss", [])],
         }
         self.epochs_run_ = len(self.history_["loss"])
-        self.stopped_early_ = self.epochs_run_ < self.epochs
-        self.test_errors_ = self._errors(X_test) if len(X_test) else self._errors(X_train)
-        self.threshold_ = float(np.percentile(self.test_errors_, self.percentile))
-        self.n_train_rows_ = len(train_rows)
-        self.n_test_rows_ = len(test_rows)
-        return self
+        self.stopped_early_ = self.epochs_run_ < epochs or stage == "screening"
+        return reporter.stopped
+
+    def _weigh_outside_values(self, X_held_out: np.ndarray) -> None:
+        """Weigh values outside the training range by how rare they are in held-out mail.
+
+        Inside the range a feature's error counts in units of its usual error
+        (``error_scale_``). A value outside it is something training mail never had: a first
+        contact (the feature was constant), a campaign from 60 domains. Its squared error is
+        divided by ``outside_scale_ = log(n + 1) / surprise``, where ``surprise`` is -log of
+        the add-one smoothed share of the n held-out rows that left the range on that
+        feature — so a first contact that one new message in four makes weighs about a
+        fifth of a display-name change that one in a thousand makes.
+        """
+        lo, hi = self.feature_range_
+        outside = (X_held_out < lo - _RANGE_TOLERANCE) | (X_held_out > hi + _RANGE_TOLERANCE)
+        n = len(X_held_out)
+        surprise = -np.log((outside.sum(axis=0) + 1.0) / (n + 1.0))
+        self.outside_scale_ = np.log(n + 1.0) / np.maximum(surprise, 1e-3)
 
     def _check_params(self) -> None:
         if not 0 < self.test_size < 1:
@@ -240,6 +345,14 @@ class AutoencoderDetector(BaseEstimator):
             raise DataError(f"percentile must be between 0 and 100, got {self.percentile}.")
         if self.epochs < 1 or self.batch_size < 1:
             raise DataError("epochs and batch_size must be at least 1.")
+        if self.error_weighting not in ERROR_WEIGHTINGS:
+            raise DataError(
+                f"error_weighting must be one of {', '.join(ERROR_WEIGHTINGS)}, got {self.error_weighting!r}."
+            )
+        if not 0 <= self.trim_fraction < 0.9:
+            raise DataError(f"trim_fraction must be in [0, 0.9), got {self.trim_fraction}.")
+        if self.trim_fraction > 0 and self.screening_epochs < 1:
+            raise DataError("screening_epochs must be at least 1 when trim_fraction is above 0.")
 
     # -- scoring --------------------------------------------------------------------------
 
@@ -249,13 +362,27 @@ class AutoencoderDetector(BaseEstimator):
         return self.preprocessor_.transform(self.preprocessor_.add_context(frame.reset_index(drop=True)))
 
     def reconstruct(self, X: np.ndarray) -> np.ndarray:
+        """The network's reconstruction, each feature kept within the range it had in training.
+
+        A network that learned to pass a feature through would otherwise "reconstruct" a
+        value far beyond anything it trained on (a campaign from 60 domains when training
+        mail had at most 2) and hide exactly the novelty we look for.
+        """
         if len(X) == 0:
             return np.zeros_like(X)
-        return np.asarray(self.model_.predict(X, batch_size=8192, verbose=0))
+        out = np.asarray(self.model_.predict(X, batch_size=8192, verbose=0))
+        if self.error_weighting == "plain":
+            return out
+        return np.clip(out, self.feature_range_[0], self.feature_range_[1])
 
     def feature_squared_errors(self, X: np.ndarray) -> np.ndarray:
         """Squared error per row and model feature, in units of the feature's usual error."""
-        return (X - self.reconstruct(X)) ** 2 / self.error_scale_
+        squared = (X - self.reconstruct(X)) ** 2
+        if self.error_weighting == "plain":
+            return squared
+        lo, hi = self.feature_range_
+        outside = (X < lo - _RANGE_TOLERANCE) | (X > hi + _RANGE_TOLERANCE)
+        return squared / np.where(outside, self.outside_scale_, self.error_scale_)
 
     def _errors(self, X: np.ndarray) -> np.ndarray:
         return self.feature_squared_errors(X).mean(axis=1)

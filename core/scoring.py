@@ -27,6 +27,10 @@ SCORED = "scored"
 NEW_PREFIX = "new_"  # new_sender, new_recipient, new_subject
 FIELD_ERROR_PREFIX = "error_"  # error_sender, error_recipient, ...
 
+# A second field's strongest column joins the reason when its error is at least this share of
+# the main one's: a burst from a new domain says both.
+SECOND_REASON_SHARE = 1 / 3
+
 _FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -85,25 +89,40 @@ def score_log(detector, log: EmailLog, *, threshold: float | None = None) -> pd.
 def explain(
     preprocessor, frame: pd.DataFrame, squared: np.ndarray, described: pd.DataFrame | None = None
 ) -> tuple[pd.Series, pd.Series]:
-    """(top field, reason) per row: the field with the largest share of the error, and the
-    feature within it that contributes most, phrased in email terms."""
+    """(top field, reason) per row, in email terms.
+
+    The model column with the largest error names the main reason and its field; when
+    another field's strongest column is at least ``SECOND_REASON_SHARE`` as large, its reason follows
+    ("first mail with this sender domain; subject has 3 '!'/'$' marks"), so a message that is
+    odd in two ways says both.
+    """
     fields = np.asarray(preprocessor.feature_fields_)
     sources = np.asarray(preprocessor.feature_sources_)
     field_names = np.asarray(FEATURE_FIELDS)
-    per_field = np.column_stack([squared[:, fields == f].sum(axis=1) for f in field_names])
-    top_field = field_names[per_field.argmax(axis=1)]
-    # Within the top field, the single model column with the largest error names the cause.
-    masked = np.where(fields[None, :] == top_field[:, None], squared, -1.0)
-    top_source = sources[masked.argmax(axis=1)]
+    rows = np.arange(len(squared))
+    # Per field, its strongest column and that column's error.
+    strongest = np.column_stack([np.where(fields == f, squared, -1.0).argmax(axis=1) for f in field_names])
+    strength = squared[rows[:, None], strongest]
+    ranked = np.argsort(-strength, axis=1, kind="stable")
+    first, second = ranked[:, 0], ranked[:, 1]
+    top_field = field_names[first]
+    first_source = sources[strongest[rows, first]]
+    second_source = sources[strongest[rows, second]]
+    also = strength[rows, second] >= SECOND_REASON_SHARE * strength[rows, first]
     if described is None:
         described = preprocessor.describe(frame)
-    reasons = pd.Series("", index=frame.index, dtype=object)
-    for source in pd.unique(top_source):
-        rows = np.flatnonzero(top_source == source)
-        reasons.iloc[rows] = preprocessor.reasons(
-            source, described.iloc[rows], frame.iloc[rows]
-        ).to_numpy()
-    return pd.Series(top_field, index=frame.index), reasons
+
+    def phrase(source_per_row: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+        out = np.full(len(frame), "", dtype=object)
+        for source in pd.unique(source_per_row[wanted]):
+            picked = np.flatnonzero(wanted & (source_per_row == source))
+            out[picked] = preprocessor.reasons(source, described.iloc[picked], frame.iloc[picked]).to_numpy()
+        return out
+
+    main = phrase(first_source, np.ones(len(frame), bool))
+    extra = phrase(second_source, also)
+    reasons = np.where(also, main + "; " + extra, main)
+    return pd.Series(top_field, index=frame.index), pd.Series(reasons, index=frame.index, dtype=object)
 
 
 # --------------------------------------------------------------------------- thresholds

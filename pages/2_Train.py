@@ -68,11 +68,17 @@ with st.form("train.settings"):
         epochs = st.number_input("Epochs", 1, 500, DEFAULTS["epochs"], key="train.epochs")
         batch_size = st.number_input("Batch size", 8, 8192, DEFAULTS["batch_size"], step=32, key="train.batch_size")
     with c3:
-        validation = st.slider("Validation share", 0.0, 0.5, 0.1, 0.05, key="train.validation")
-        test_size = st.slider("Test share (threshold)", 0.05, 0.5, 0.2, 0.05, key="train.test_size")
+        validation = st.slider("Validation share", 0.0, 0.5, DEFAULTS["validation_split"], 0.05, key="train.validation")
+        test_size = st.slider("Test share (threshold)", 0.05, 0.5, DEFAULTS["test_size"], 0.05, key="train.test_size")
     with c4:
-        percentile = st.number_input("Threshold percentile", 50.0, 99.9, 95.0, 0.5, key="train.percentile")
-        seed = st.number_input("Seed", 0, 2**31 - 1, 0, key="train.seed")
+        percentile = st.number_input("Threshold percentile", 50.0, 99.9, DEFAULTS["percentile"], 0.5, key="train.percentile")
+        trim_fraction = st.slider(
+            "Leave out least-normal share", 0.0, 0.5, DEFAULTS["trim_fraction"], 0.05, key="train.trim",
+            help="Training logs hold spam too. A quick screening fit first finds this share of the "
+                 "training mail that looks least normal; the model then learns from the rest, so "
+                 "last month's spam campaign doesn't make this month's copies look familiar. 0: one plain fit.",
+        )
+        seed = st.number_input("Seed", 0, 2**31 - 1, DEFAULTS["seed"], key="train.seed")
     has_labels = LABEL in log.frame
     normal_only = st.checkbox(
         "Train only on rows labelled normal (label = 0)", value=False, disabled=not has_labels,
@@ -86,7 +92,7 @@ if submitted and not busy:
         chosen = check_name(name.strip()) if name.strip() else None
         params = dict(feature_set=feature_set, epochs=int(epochs), batch_size=int(batch_size),
                       validation_split=float(validation), test_size=float(test_size),
-                      percentile=float(percentile), seed=int(seed))
+                      percentile=float(percentile), trim_fraction=float(trim_fraction), seed=int(seed))
         _start(params, chosen, normal_only)
         job = st.session_state[state.TRAIN_JOB]
     except DataError as error:
@@ -94,18 +100,22 @@ if submitted and not busy:
 
 
 def _progress_view(current: TrainingJob) -> None:
-    steps = current.progress
+    steps = [p for p in current.progress if p.stage == current.stage]
     epoch = steps[-1].epoch if steps else 0
+    total = current.screening_epochs if current.stage == "screening" else current.epochs
     elapsed = time.time() - (current.started_at or time.time())
-    text = (f"Epoch {epoch}/{current.epochs} · elapsed {_fmt_seconds(elapsed)} · "
+    what = ("Screening the training mail (finds mail to leave out)" if current.stage == "screening"
+            else "Training")
+    text = (f"{what} · epoch {epoch}/{total} · elapsed {_fmt_seconds(elapsed)} · "
             f"ETA {_fmt_seconds(current.eta())}")
     if current.stop_requested and current.running:
         text += " · stopping after this epoch…"
     elif not steps:
-        text = f"Preparing features… · elapsed {_fmt_seconds(elapsed)}"
-    st.progress(epoch / max(current.epochs, 1), text=text)
-    shown = max(len(steps), min(current.epochs, 10))  # readable even for long runs
-    st.plotly_chart(charts.loss_curve(current.history, "Loss so far", epochs=shown),
+        text = f"{what}: preparing features… · elapsed {_fmt_seconds(elapsed)}"
+    st.progress(epoch / max(total, 1), text=text)
+    shown = max(len(steps), min(total, 10))  # readable even for long runs
+    title = "Screening fit: loss so far" if current.stage == "screening" else "Loss so far"
+    st.plotly_chart(charts.loss_curve(current.history, title, epochs=shown),
                     width="stretch", key="train.live_curve")
 
 
@@ -137,12 +147,13 @@ detector = job.detector
 stopped = " (stopped early)" if detector.stopped_early_ else ""
 st.success(f"Saved model **{bundle.name}** after {detector.epochs_run_} of {job.epochs} epochs{stopped}.")
 meta = bundle.metadata
-s = st.columns(5)
+s = st.columns(6)
 s[0].metric("Threshold", f"{detector.threshold_:.4g}")
 s[1].metric("Percentile", f"{detector.percentile:g}")
 s[2].metric("Training rows", f"{detector.n_train_rows_:,}")
-s[3].metric("Test rows", f"{detector.n_test_rows_:,}")
-s[4].metric("Training time", _fmt_seconds((job.finished_at or 0) - (job.started_at or 0)))
+s[3].metric("Left out", f"{detector.n_trimmed_rows_:,}", help="Training rows the screening fit found least normal")
+s[4].metric("Test rows", f"{detector.n_test_rows_:,}")
+s[5].metric("Training time", _fmt_seconds((job.finished_at or 0) - (job.started_at or 0)))
 c1, c2 = st.columns(2)
 with c1:
     st.plotly_chart(charts.loss_curve(detector.history_, "Loss curves"), width="stretch")

@@ -124,3 +124,84 @@ def test_email_features_cyclic_time():
     names = list(pre.feature_names_out_)
     assert {"hour_sin", "hour_cos", "weekday_sin", "weekday_cos"} <= set(names)
     assert "unix_time" not in names
+
+
+# --------------------------------------------------------------------------- sender identity
+
+HISTORY = _frame([
+    ("bob@corp.com", '"Alice Smith" <alice@corp.com>', "Budget", "2026-11-02T09:00:00Z"),
+    ("bob@corp.com", '"Alice Smith" <alice@corp.com>', "Re: Budget", "2026-11-02T10:00:00Z"),
+    ("alice@corp.com", '"Bob Jones" <bob@corp.com>', "Lunch", "2026-11-02T11:00:00Z"),
+    ("carol@corp.com", '"Bob Jones" <bob@corp.com>', "Report", "2026-11-02T12:00:00Z"),
+])
+
+
+def test_known_address_under_a_new_display_name_is_flagged():
+    pre = EmailFeatures().fit(HISTORY)
+    rows = _frame([
+        ("bob@corp.com", '"Alice Smith" <alice@corp.com>', "Budget", "2026-11-03T09:00:00Z"),
+        ("bob@corp.com", '"IT Helpdesk" <alice@corp.com>', "Password expiry", "2026-11-03T09:00:00Z"),
+        ("bob@corp.com", "alice@corp.com", "Budget", "2026-11-03T09:00:00Z"),  # no name: nothing to compare
+    ])
+    described = pre.describe(rows)
+    assert list(described["sender_name_new"]) == [0, 1, 0]
+    assert "display name it never used" in pre.reasons("sender_name_new", described.iloc[[1]], rows.iloc[[1]]).iloc[0]
+
+
+def test_display_name_of_another_sender_is_flagged():
+    pre = EmailFeatures().fit(HISTORY)
+    rows = _frame([("carol@corp.com", '"Bob Jones" <bob.jones@freemail.example>', "Urgent wire", "2026-11-03T09:00:00Z")])
+    described = pre.describe(rows)
+    assert described.loc[0, "sender_name_elsewhere"] == 1 and described.loc[0, "sender_new"] == 1
+
+
+def test_self_addressed_mail_and_cold_contact():
+    pre = EmailFeatures().fit(HISTORY)
+    rows = _frame([
+        ("carol@corp.com", '"Carol" <carol@corp.com>', "Your account was hacked", "2026-11-03T09:00:00Z"),
+        ("bob@corp.com", "stranger@else.example", "Offer", "2026-11-03T09:00:00Z"),
+        ("bob@corp.com", "stranger@else.example", "Re: Budget", "2026-11-03T09:00:00Z"),
+    ])
+    described = pre.describe(rows)
+    assert list(described["sender_is_recipient"]) == [1, 0, 0]
+    # A sender never seen opening a new thread is a cold contact; one answering a known thread is not.
+    assert list(described["cold_contact"]) == [1, 1, 0]
+
+
+def test_senders_without_an_address_are_not_all_one_sender():
+    pre = EmailFeatures().fit(_frame([
+        ("bob@corp.com", "Chope <>", "Pills", "2026-11-02T09:00:00Z"),
+        ("bob@corp.com", "MAILER-DAEMON <>", "Undeliverable", "2026-11-02T10:00:00Z"),
+    ]))
+    rows = _frame([
+        ("bob@corp.com", "Dufour <>", "Pills", "2026-11-03T09:00:00Z"),
+        ("bob@corp.com", "MAILER-DAEMON <>", "Undeliverable", "2026-11-03T09:00:00Z"),
+    ])
+    assert list(pre.describe(rows)["sender_new"]) == [1, 0]
+
+
+def test_share_of_new_recipients():
+    pre = EmailFeatures().fit(HISTORY)
+    rows = _frame([
+        ("bob@corp.com; new1@corp.com", "alice@corp.com", "Budget", "2026-11-03T09:00:00Z"),
+        ("new2@corp.com", "alice@corp.com", "Budget", "2026-11-03T09:00:00Z"),
+    ])
+    described = pre.describe(rows)
+    np.testing.assert_allclose(described["recipient_new"], [0.5, 1.0])
+    reasons = pre.reasons("recipient_new", described, rows)
+    assert list(reasons) == ["1 of 2 recipients never seen in training", "recipient never seen in training"]
+
+
+def test_lookalike_ignores_country_endings_and_short_names():
+    frame = pd.concat([
+        _frame([(f"u{i}@linux.ie", f"p{i}@linux.ie", "Hi", "2026-11-02T09:00:00Z") for i in range(40)]),
+        _frame([(f"u{i}@corp.com", f"p{i}@newt.com", "Hi", "2026-11-02T09:00:00Z") for i in range(40)]),
+        _frame([(f"u{i}@corp.com", f"p{i}@microsoft.com", "Hi", "2026-11-02T09:00:00Z") for i in range(40)]),
+    ])
+    pre = EmailFeatures().fit(frame)
+    rows = _frame([
+        ("u1@corp.com", "x@linux.be", "Hi", "2026-11-03T09:00:00Z"),  # same name, other country
+        ("u1@corp.com", "x@next.com", "Hi", "2026-11-03T09:00:00Z"),  # four letters: a real other name
+        ("u1@corp.com", "x@rnicrosoft.com", "Hi", "2026-11-03T09:00:00Z"),
+    ])
+    assert list(pre.describe(rows)["sender_domain_lookalike"]) == [0, 0, 1]
