@@ -758,49 +758,46 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
     def reasons(self, feature: str, described: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
         """Short reasons in email terms for rows whose top feature is ``feature`` (vectorized)."""
         v = described[feature].set_axis(frame.index)
-        count = v.round().astype("int64").astype(str)
-        sender = sender_addresses(frame[SENDER])
-        domain = domain_of(sender).replace("", "(no domain)")
-        hhmm = frame[TIME].dt.strftime("%H:%M")
+        parts = _ReasonParts(v, frame)  # pieces of text, each computed only if a reason uses it
 
         def pick(condition, if_true, if_false) -> pd.Series:
             return pd.Series(np.where(condition, if_true, if_false), index=frame.index, dtype=object)
 
         if feature == "sender_count":
-            return pick(v == 0, "sender never seen in training", "sender seen only " + count + " times in training")
+            return pick(v == 0, "sender never seen in training", "sender seen only " + parts.count + " times in training")
         if feature == "sender_domain_count":
-            return pick(v == 0, "sender domain " + domain + " never seen in training",
-                        "sender domain " + domain + " rare (" + count + " in training)")
+            return pick(v == 0, "sender domain " + parts.domain + " never seen in training",
+                        "sender domain " + parts.domain + " rare (" + parts.count + " in training)")
         if feature == "sender_domain_lookalike":
-            targets = {d: self.lookalike_target(d) for d in pd.unique(domain[v > 0])}
-            target = domain.map(targets).fillna("")
-            return pick((v > 0) & (target != ""), "sender domain " + domain + " looks like " + target,
-                        "sender domain " + domain + " unusual")
+            targets = {d: self.lookalike_target(d) for d in pd.unique(parts.domain[v > 0])}
+            target = parts.domain.map(targets).fillna("")
+            return pick((v > 0) & (target != ""), "sender domain " + parts.domain + " looks like " + target,
+                        "sender domain " + parts.domain + " unusual")
         if feature == "sender_internal":
-            return pick(v > 0, "internal sender, unusual here", "external sender " + domain)
+            return pick(v > 0, "internal sender, unusual here", "external sender " + parts.domain)
         if feature == "sender_name_mismatch":
             return pick(v > 0, "display name shows a different address", "sender display name unusual")
         if feature == "sender_local_digits":
-            return "sender address " + sender + " looks machine-made"
+            return "sender address " + parts.sender + " looks machine-made"
         if feature == "recipient_n":
-            return pick(v == 1, "single recipient, unusual here", count + " recipients")
+            return pick(v == 1, "single recipient, unusual here", parts.count + " recipients")
         if feature == "recipient_count":
-            return pick(v == 0, "recipient never seen in training", "recipient rare (" + count + " in training)")
+            return pick(v == 0, "recipient never seen in training", "recipient rare (" + parts.count + " in training)")
         if feature == "recipient_domain_count":
             return pick(v == 0, "recipient domain never seen in training",
-                        "recipient domain rare (" + count + " in training)")
+                        "recipient domain rare (" + parts.count + " in training)")
         if feature == "recipient_external_share":
             return (v * 100).round().astype("int64").astype(str) + "% of recipients external"
         if feature == "pair_count":
             return pick(v == 0, "first mail from this sender to this recipient",
-                        "sender→recipient pair rare (" + count + " in training)")
+                        "sender→recipient pair rare (" + parts.count + " in training)")
         if feature == "sender_to_domain_count":
             return pick(v == 0, "sender never wrote to this recipient domain",
                         "sender rarely writes to this recipient domain")
         if feature == "fanout_1h":
-            return "sender reached " + count + " recipients within an hour"
+            return "sender reached " + parts.count + " recipients within an hour"
         if feature == "subject_length":
-            return pick(v == 0, "empty subject", "unusual subject length (" + count + ")")
+            return pick(v == 0, "empty subject", "unusual subject length (" + parts.count + ")")
         if feature == "subject_caps":
             return "subject " + (v * 100).round().astype("int64").astype(str) + "% capitals"
         if feature == "subject_digits":
@@ -808,20 +805,20 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         if feature == "subject_non_ascii":
             return pd.Series("subject has unusual non-ASCII characters", index=frame.index, dtype=object)
         if feature == "subject_marks":
-            return "subject has " + count + " '!'/'$' marks"
+            return "subject has " + parts.count + " '!'/'$' marks"
         if feature == "subject_reply":
             return pick(v > 0, "reply/forward, unusual here", "new thread, unusual here")
         if feature == "subject_count":
             return pick(v == 0, "subject never seen in training",
-                        pick(v == 1, "subject seen once", "subject seen " + count + " times"))
+                        pick(v == 1, "subject seen once", "subject seen " + parts.count + " times"))
         if feature == "subject_word_rarity":
             return pd.Series("rare words in subject", index=frame.index, dtype=object)
         if feature == "hour":
-            return "sent " + hhmm + " UTC, unusual hour"
+            return "sent " + parts.hhmm + " UTC, unusual hour"
         if feature == "weekday":
             return "sent on a " + frame[TIME].dt.day_name() + ", unusual day"
         if feature == "sender_hour_share":
-            return "sent " + hhmm + " UTC, outside this sender's usual hours"
+            return "sent " + parts.hhmm + " UTC, outside this sender's usual hours"
         if feature == "recipients_above_usual":
             recipients = described["recipient_n"].set_axis(frame.index).round().astype("int64").astype(str)
             usual = (described["recipient_n"].set_axis(frame.index) + 1) / np.exp(v) - 1
@@ -851,7 +848,7 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
             return pick(v > 0, "sender shows a display name, unusual here", "sender without a display name")
         if feature == "sender_domain_to_recipient_count":
             return pick(v == 0, "sender's domain never wrote to this recipient domain",
-                        "sender's domain rarely writes to this recipient domain (" + count + ")")
+                        "sender's domain rarely writes to this recipient domain (" + parts.count + ")")
         if feature == "cold_contact":
             return pick(v > 0, "unknown sender opening a new conversation", "known correspondent, unusual here")
         if feature in ("recipient_new", "pair_new"):
@@ -870,6 +867,29 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         if feature == "burst_5min":
             return "burst: " + (v + 1).round().astype("int64").astype(str) + " mails from this sender within 5 min"
         raise KeyError(feature)
+
+
+class _ReasonParts:
+    """Text pieces reasons are built from, each computed on first use only."""
+
+    def __init__(self, values: pd.Series, frame: pd.DataFrame):
+        self.values, self.frame = values, frame
+
+    @functools.cached_property
+    def count(self) -> pd.Series:
+        return self.values.round().astype("int64").astype(str)
+
+    @functools.cached_property
+    def sender(self) -> pd.Series:
+        return sender_addresses(self.frame[SENDER])
+
+    @functools.cached_property
+    def domain(self) -> pd.Series:
+        return domain_of(self.sender).replace("", "(no domain)")
+
+    @functools.cached_property
+    def hhmm(self) -> pd.Series:
+        return self.frame[TIME].dt.strftime("%H:%M")
 
 
 def _row_keys(X: pd.DataFrame) -> np.ndarray:

@@ -359,7 +359,7 @@ class AutoencoderDetector(BaseEstimator):
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """Model inputs for the rows of ``frame`` (within-file context computed over ``frame``)."""
         check_is_fitted(self, "threshold_")
-        return self.preprocessor_.transform(self.preprocessor_.add_context(frame.reset_index(drop=True)))
+        return self.preprocessor_.transform(frame.reset_index(drop=True))
 
     def reconstruct(self, X: np.ndarray) -> np.ndarray:
         """The network's reconstruction, each feature kept within the range it had in training.
