@@ -129,9 +129,11 @@ def read_log(
     data, label = _read_bytes(source)
     label = name or label
     report = LoadReport(source=label)
-    text = _decode(data, report)
-    report.delimiter = _detect_delimiter(text)
-    raw = _parse_csv(text, report)
+    raw = _parse_utf8_fast(data, report)
+    if raw is None:  # anything unusual: the careful path
+        text = _decode(data, report)
+        report.delimiter = _detect_delimiter(text)
+        raw = _parse_csv(text, report)
     if raw.shape[1] == 0 or not any(str(c).strip() for c in raw.columns):
         raise DataError(f"{label}: no header row found. Expected {EXPECTED}.")
     if raw.columns.duplicated().any():
@@ -217,28 +219,36 @@ def parse_times(values: pd.Series) -> pd.Series:
     and epoch seconds or milliseconds (13 digits). Zone-aware values are converted to UTC.
     """
     text = values.astype("string").str.strip().fillna("")
-    out = pd.Series(pd.NaT, index=values.index, dtype=TIME_DTYPE)
+    # Microseconds since the epoch, filled format by format; NaT's integer marks "not yet".
+    micros = np.full(len(text), np.iinfo(np.int64).min, dtype=np.int64)
+
+    def fill(positions: np.ndarray, parsed: pd.Series) -> None:
+        micros[positions] = parsed.astype(TIME_DTYPE).dt.tz_localize(None).to_numpy("datetime64[us]").view(np.int64)
+
     epoch = text.str.fullmatch(r"\d{9,13}(\.\d+)?").fillna(False).to_numpy(bool)
     if epoch.any():
         seconds = pd.to_numeric(text[epoch]).astype("float64")
         seconds = seconds.where(seconds < 1e11, seconds / 1000.0)  # 13 digits = milliseconds
-        out[epoch] = pd.to_datetime(seconds, unit="s", utc=True).astype(TIME_DTYPE)
+        fill(np.flatnonzero(epoch), pd.to_datetime(seconds, unit="s", utc=True))
     todo = ~epoch & (text != "").to_numpy()
     for fmt in ("ISO8601", "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M"):
         if not todo.any():
             break
+        positions = np.flatnonzero(todo)
         parsed = pd.to_datetime(text[todo], format=fmt, utc=True, errors="coerce")
         ok = parsed.notna().to_numpy()
-        out.iloc[np.flatnonzero(todo)[ok]] = parsed[ok].astype(TIME_DTYPE).to_numpy()
-        todo[np.flatnonzero(todo)[ok]] = False
+        fill(positions[ok], parsed[ok])
+        todo[positions[ok]] = False
     if todo.any():
         # Slow path, once per distinct value: RFC 2822 and whatever dateutil understands.
+        positions = np.flatnonzero(todo)
         distinct = pd.unique(text[todo])
         lookup = {value: _parse_one(value) for value in distinct}
-        out.iloc[np.flatnonzero(todo)] = pd.to_datetime(
-            text[todo].map(lookup), utc=True
-        ).astype(TIME_DTYPE).to_numpy()
-    return out
+        parsed = pd.to_datetime(text[todo].map(lookup), utc=True)
+        ok = parsed.notna().to_numpy()
+        fill(positions[ok], parsed[ok])
+    stamps = pd.to_datetime(micros.view("datetime64[us]")).tz_localize("UTC")
+    return pd.Series(stamps, index=values.index, dtype=TIME_DTYPE)
 
 
 def _parse_one(value: str) -> pd.Timestamp:
@@ -331,6 +341,45 @@ def _count_outside_quotes(line: str, delimiter: str) -> int:
         elif char == delimiter and not quoted:
             count += 1
     return count
+
+
+def _parse_utf8_fast(data: bytes, report: LoadReport) -> pd.DataFrame | None:
+    """Well-formed UTF-8 CSV straight from the bytes with Arrow's parser (several times faster
+    than decoding to text and reading with pandas' C parser, and half the memory), or None
+    when the file needs the careful path: another encoding, NUL bytes, binary content,
+    duplicate header names or rows with more fields than the header."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    bom = b"\xef\xbb\xbf"
+    body = memoryview(data)[len(bom):] if data.startswith(bom) else memoryview(data)
+    first_line = bytes(body[: 1 << 16]).split(b"\n", 1)[0]
+    if not first_line.strip() or b"\x00" in bytes(body[:4096]) or any(data.startswith(m) for m in _BINARY_SIGNATURES):
+        return None
+    try:
+        header_text = first_line.decode("utf-8").rstrip("\r")
+    except UnicodeDecodeError:
+        return None
+    delimiter = _detect_delimiter(header_text)
+    names = next(csv.reader([header_text], delimiter=delimiter), [])
+    if not names or len(set(names)) != len(names):
+        return None
+    try:
+        table = pa_csv.read_csv(
+            pa.py_buffer(body),
+            parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={name: pa.string() for name in names}, strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+        return None
+    if table.num_columns != len(names):
+        return None
+    report.encoding = "utf-8-sig" if data.startswith(bom) else "utf-8"
+    report.delimiter = delimiter
+    return table.to_pandas()
 
 
 def _parse_csv(text: str, report: LoadReport) -> pd.DataFrame:
