@@ -47,6 +47,7 @@ LEGACY_MODEL_FILE = "model.h5"
 PREPROCESSOR_FILE = "preprocessor.joblib"
 METADATA_FILE = "metadata.json"
 TEST_ERRORS_FILE = "test_errors.npy"
+WEIGHTS_FILE = "dense_weights.npz"  # the model's weights as plain arrays: scoring needs no TensorFlow
 MANIFEST_FILE = "MANIFEST.sha256"
 DEFAULT_ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,80}$")
@@ -121,6 +122,11 @@ def save_bundle(detector, artifacts_dir: str | os.PathLike = DEFAULT_ARTIFACTS, 
         detector.model_.save(temp / MODEL_FILE)
         joblib.dump(detector.preprocessor_, temp / PREPROCESSOR_FILE)
         np.save(temp / TEST_ERRORS_FILE, np.asarray(detector.test_errors_, dtype=np.float64))
+        np.savez(temp / WEIGHTS_FILE, **{
+            f"{part}_{i}": array
+            for i, (kernel, bias, _) in enumerate(detector.dense_layers_)
+            for part, array in (("kernel", kernel), ("bias", bias))
+        })
         meta = _metadata(detector, extra_metadata or {})
         (temp / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=_json_default))
         _write_manifest(temp)
@@ -172,6 +178,7 @@ def _metadata(detector, extra: dict) -> dict:
         "percentile": float(detector.percentile),
         "feature_set": detector.feature_set,
         "features": list(detector.preprocessor_.feature_names_out_),
+        "dense_activations": [activation for *_, activation in detector.dense_layers_],
         "params": params,
         "training_rows": int(detector.n_train_rows_),
         "trimmed_rows": int(getattr(detector, "n_trimmed_rows_", 0)),
@@ -293,7 +300,17 @@ def load_bundle(name: str | None = None, artifacts_dir: str | os.PathLike = DEFA
     model_path = path / MODEL_FILE if (path / MODEL_FILE).is_file() else path / LEGACY_MODEL_FILE
     params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in meta.get("params", {}).items()}
     detector = AutoencoderDetector(**params)
-    detector.model_ = load_model_file(model_path)
+    detector.model_path_ = model_path  # the Keras model itself loads on first use of model_
+    if (path / WEIGHTS_FILE).is_file() and "dense_activations" in meta:
+        with np.load(path / WEIGHTS_FILE, allow_pickle=False) as weights:
+            detector.dense_layers_ = [
+                (weights[f"kernel_{i}"], weights[f"bias_{i}"], activation)
+                for i, activation in enumerate(meta["dense_activations"])
+            ]
+    else:  # bundles of format 1 and legacy .h5 models: read the weights from the model
+        from core.model import dense_layers
+
+        detector.dense_layers_ = dense_layers(detector.model_)
     detector.preprocessor_ = joblib.load(path / PREPROCESSOR_FILE)
     detector.threshold_ = float(meta["threshold"])
     detector.error_scale_ = np.asarray(meta["error_scale"], dtype=np.float64)

@@ -134,6 +134,71 @@ class _DistinctSubjects:
         return _subject_ngrams(self.keys)
 
 
+class _ParsedLog:
+    """The parts of a log the features are computed from, each parsed on first use.
+
+    Logs repeat the same senders, recipient lists and subjects many times over: each
+    distinct value is parsed once and the result spread back to the rows. Lazy, so the
+    within-file context of a million rows parses only senders, subjects and times.
+    Read like a dict: ``p["sender"]``.
+    """
+
+    def __init__(self, X: pd.DataFrame):
+        self.frame = X.reset_index(drop=True)
+        self.n = len(self.frame)
+        self._cache: dict = {"n": self.n}
+
+    def __getitem__(self, key: str):
+        if key not in self._cache:
+            self._cache[key] = getattr(self, "_" + key)()
+        return self._cache[key]
+
+    def _sender_raw(self) -> pd.Series:
+        return self.frame[SENDER].astype(str)
+
+    def _sender(self) -> pd.Series:
+        return _per_distinct(self["sender_raw"], sender_identities)
+
+    def _sender_name(self) -> pd.Series:
+        return _per_distinct(self["sender_raw"], display_names)
+
+    def _sender_domain(self) -> pd.Series:
+        return _per_distinct(self["sender"], domain_of)
+
+    def _recipients(self) -> pd.DataFrame:
+        return _exploded_recipients(self.frame)
+
+    def _recipient_n(self) -> np.ndarray:
+        """Number of recipient addresses per row (without exploding the lists)."""
+        codes, distinct = pd.factorize(self.frame[RECIPIENT].astype(str))
+        sizes = recipient_lists(pd.Series(distinct, dtype=object)).str.len().to_numpy(float)
+        return sizes[codes] if len(codes) else np.zeros(0)
+
+    def _subject(self) -> pd.Series:
+        return self.frame[SUBJECT].astype(str)
+
+    def _subject_key(self) -> pd.Series:
+        return _per_distinct(self["subject"], normalized_subject)
+
+    def _subject_factors(self):
+        return pd.factorize(self["subject_key"])
+
+    def _subject_codes(self) -> np.ndarray:
+        return self["subject_factors"][0]
+
+    def _distinct_subjects(self) -> "_DistinctSubjects":
+        return _DistinctSubjects(pd.Series(self["subject_factors"][1], dtype=object))
+
+    def _times(self) -> pd.Series:
+        return self.frame[TIME].astype("datetime64[us, UTC]")
+
+    def _context(self) -> dict | None:
+        frame = self.frame
+        if all(column in frame for column in _CONTEXT_COLUMNS.values()):
+            return {name: frame[column].to_numpy(float) for name, column in _CONTEXT_COLUMNS.items()}
+        return None
+
+
 def _exploded_recipients(frame: pd.DataFrame) -> pd.DataFrame:
     """Long table (address, row, domain): one line per recipient; rows with none get ""."""
     codes, distinct = pd.factorize(frame[RECIPIENT].astype(str))
@@ -411,8 +476,7 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
     def _context(self, p: dict) -> dict[str, np.ndarray]:
         if p["context"] is not None:
             return p["context"]
-        n_rcpt = (p["recipients"]["address"] != "").groupby(p["recipients"]["row"]).sum()
-        n_rcpt = n_rcpt.reindex(range(p["n"]), fill_value=0).to_numpy(float)
+        n_rcpt = p["recipient_n"]
         return {
             "burst_5min": _window_sum(p["sender"], p["times"], np.ones(p["n"]), BURST_WINDOW) - 1,
             "fanout_1h": _window_sum(p["sender"], p["times"], n_rcpt, FANOUT_WINDOW),
@@ -448,33 +512,8 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
     # -- parsing ------------------------------------------------------------------------
 
     @staticmethod
-    def _parse(X: pd.DataFrame) -> dict:
-        frame = X.reset_index(drop=True)
-        # Logs repeat the same senders, recipient lists and subjects many times over: parse
-        # each distinct value once and spread the result back to the rows.
-        sender = _per_distinct(frame[SENDER].astype(str), sender_identities)
-        subject = frame[SUBJECT].astype(str)
-        subject_key = _per_distinct(subject, normalized_subject)
-        subject_codes, subject_keys = pd.factorize(subject_key)
-        times = frame[TIME].astype("datetime64[us, UTC]")
-        return {
-            "n": len(frame),
-            "sender": sender,
-            "sender_raw": frame[SENDER].astype(str),
-            "sender_name": _per_distinct(frame[SENDER].astype(str), display_names),
-            "sender_domain": _per_distinct(sender, domain_of),
-            "recipients": _exploded_recipients(frame),
-            "subject": subject,
-            "subject_key": subject_key,
-            "subject_codes": subject_codes,
-            "distinct_subjects": _DistinctSubjects(pd.Series(subject_keys, dtype=object)),
-            "times": times,
-            "context": (
-                {name: frame[column].to_numpy(float) for name, column in _CONTEXT_COLUMNS.items()}
-                if all(column in frame for column in _CONTEXT_COLUMNS.values())
-                else None
-            ),
-        }
+    def _parse(X: pd.DataFrame) -> "_ParsedLog":
+        return _ParsedLog(X)
 
     def _learn_counts(self, p: dict) -> None:
         rcpt = p["recipients"]

@@ -379,7 +379,7 @@ def _parse_utf8_fast(data: bytes, report: LoadReport) -> pd.DataFrame | None:
         return None
     report.encoding = "utf-8-sig" if data.startswith(bom) else "utf-8"
     report.delimiter = delimiter
-    return table.to_pandas()
+    return table.to_pandas(self_destruct=True)  # frees each Arrow column as it is converted
 
 
 def _parse_csv(text: str, report: LoadReport) -> pd.DataFrame:

@@ -75,6 +75,33 @@ def build_autoencoder(n_features: int, hidden_units=(64, 32, 16), learning_rate:
     return model
 
 
+def dense_layers(model) -> list[tuple[np.ndarray, np.ndarray, str]]:
+    """The model's Dense layers as (kernel, bias, activation name), input to output."""
+    return [
+        (np.asarray(layer.kernel, dtype=np.float32), np.asarray(layer.bias, dtype=np.float32),
+         layer.activation.__name__)
+        for layer in model.layers
+        if layer.__class__.__name__ == "Dense"
+    ]
+
+
+def forward(layers, X: np.ndarray, batch_rows: int = 65_536) -> np.ndarray:
+    """The network's output computed with NumPy: for a dense ReLU stack this is the same
+    arithmetic as Keras' predict, without TensorFlow (whose import alone is ~0.5 GB and
+    3 s) and without its per-call graph tracing."""
+    out = np.empty((len(X), layers[-1][0].shape[1]), dtype=np.float32)
+    for start in range(0, len(X), batch_rows):
+        h = np.asarray(X[start:start + batch_rows], dtype=np.float32)
+        for kernel, bias, activation in layers:
+            h = h @ kernel + bias
+            if activation == "relu":
+                np.maximum(h, 0, out=h)
+            elif activation != "linear":
+                raise ValueError(f"Unsupported activation {activation!r} in a dense autoencoder.")
+        out[start:start + batch_rows] = h
+    return out
+
+
 def _callback_adapter(callback: TrainingCallback | None, epochs: int, stage: str):
     import keras
 
@@ -297,6 +324,7 @@ class AutoencoderDetector(BaseEstimator):
         )
         self.preprocessor_ = preprocessor
         self.model_ = model
+        self.dense_layers_ = dense_layers(model)
         self.feature_range_ = np.stack([X_train.min(axis=0), X_train.max(axis=0)])
         # Inside the training range, each feature's error counts in units of its typical
         # squared error on the validation rows: a feature the model reconstructs worse than
@@ -356,6 +384,23 @@ class AutoencoderDetector(BaseEstimator):
 
     # -- scoring --------------------------------------------------------------------------
 
+    @property
+    def model_(self):
+        """The Keras autoencoder; a loaded bundle reads it from disk on first use only
+        (scoring runs on ``dense_layers_`` and never needs it)."""
+        model = self.__dict__.get("_model")
+        if model is None and "model_path_" in self.__dict__:
+            from core.artifacts import load_model_file
+
+            model = self._model = load_model_file(self.model_path_)
+        if model is None:
+            raise AttributeError("model_")
+        return model
+
+    @model_.setter
+    def model_(self, model) -> None:
+        self._model = model
+
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """Model inputs for the rows of ``frame`` (within-file context computed over ``frame``)."""
         check_is_fitted(self, "threshold_")
@@ -370,7 +415,7 @@ class AutoencoderDetector(BaseEstimator):
         """
         if len(X) == 0:
             return np.zeros_like(X)
-        out = np.asarray(self.model_.predict(X, batch_size=8192, verbose=0))
+        out = forward(self.dense_layers_, X)
         if self.error_weighting == "plain":
             return out
         return np.clip(out, self.feature_range_[0], self.feature_range_[1])
