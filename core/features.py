@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -108,6 +109,32 @@ def normalized_subject(subjects: pd.Series) -> pd.Series:
     return text.str.strip().str.lower()
 
 
+class _Factors(NamedTuple):
+    """A text column as codes into its distinct values (each distinct value once)."""
+
+    codes: np.ndarray  # per row, index into values
+    values: np.ndarray  # object array of distinct strings
+
+    def take(self, rows: np.ndarray) -> "_Factors":
+        return _Factors(self.codes[rows], self.values)
+
+    def strings(self) -> pd.Series:
+        return pd.Series(self.values[self.codes] if len(self.values) else np.array([""] * len(self.codes), dtype=object),
+                         dtype=object)
+
+    def map(self, parse) -> "_Factors":
+        """``parse`` applied to each distinct value (results factorized again)."""
+        codes, unique = pd.factorize(np.asarray(parse(pd.Series(self.values, dtype=object)), dtype=object))
+        return _Factors(codes[self.codes] if len(codes) else self.codes, np.asarray(unique, dtype=object))
+
+
+def _factors(values) -> _Factors:
+    if isinstance(values, _Factors):
+        return values
+    codes, unique = pd.factorize(values if isinstance(values, pd.Series) else np.asarray(values, dtype=object))
+    return _Factors(codes, np.asarray(unique, dtype=object))
+
+
 def _per_distinct(values: pd.Series, parse) -> pd.Series:
     """``parse`` applied to each distinct value once, spread back to every row."""
     codes, distinct = pd.factorize(values)
@@ -156,14 +183,26 @@ class _ParsedLog:
     def _sender_raw(self) -> pd.Series:
         return self.frame[SENDER].astype(str)
 
+    def _sender_raw_factors(self) -> _Factors:
+        return _factors(self["sender_raw"])
+
+    def _sender_factors(self) -> _Factors:
+        return self["sender_raw_factors"].map(sender_identities)
+
     def _sender(self) -> pd.Series:
-        return _per_distinct(self["sender_raw"], sender_identities)
+        return self["sender_factors"].strings()
+
+    def _sender_name_factors(self) -> _Factors:
+        return self["sender_raw_factors"].map(display_names)
 
     def _sender_name(self) -> pd.Series:
-        return _per_distinct(self["sender_raw"], display_names)
+        return self["sender_name_factors"].strings()
+
+    def _sender_domain_factors(self) -> _Factors:
+        return self["sender_factors"].map(domain_of)
 
     def _sender_domain(self) -> pd.Series:
-        return _per_distinct(self["sender"], domain_of)
+        return self["sender_domain_factors"].strings()
 
     def _recipients(self) -> pd.DataFrame:
         return _exploded_recipients(self.frame)
@@ -199,25 +238,76 @@ class _ParsedLog:
         return None
 
 
-def _exploded_recipients(frame: pd.DataFrame) -> pd.DataFrame:
-    """Long table (address, row, domain): one line per recipient; rows with none get ""."""
+class _Recipients(NamedTuple):
+    """One entry per (row, recipient address); rows with no address get one "" entry."""
+
+    row: np.ndarray
+    address: _Factors
+    domain: _Factors
+    local: np.ndarray  # the address's part before "@"
+
+    @property
+    def present(self) -> np.ndarray:
+        return self.address.values[self.address.codes] != "" if len(self.address.values) else np.zeros(len(self.row), bool)
+
+
+def _exploded_recipients(frame: pd.DataFrame) -> _Recipients:
+    """Each row's recipients, parsed once per distinct recipient list and per distinct address."""
     codes, distinct = pd.factorize(frame[RECIPIENT].astype(str))
     lists = recipient_lists(pd.Series(distinct, dtype=object))
     sizes = lists.str.len().clip(lower=1).to_numpy()
-    addresses = lists.explode().fillna("").to_numpy(dtype=object)
-    domains = domain_of(pd.Series(addresses, dtype=object)).to_numpy(dtype=object)
+    address = _factors(lists.explode().fillna("").to_numpy(dtype=object))
+    domain = address.map(domain_of)
+    local = pd.Series(address.values, dtype=object).str.split("@", n=1).str[0].to_numpy(dtype=object)
     # Spread each distinct list back to every row that carries it.
     row_sizes = sizes[codes]
     rows = np.repeat(np.arange(len(frame)), row_sizes)
     first = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     within = np.arange(len(rows)) - np.repeat(np.cumsum(row_sizes) - row_sizes, row_sizes)
     picked = np.repeat(first[codes], row_sizes) + within
-    return pd.DataFrame({"address": addresses[picked], "row": rows, "domain": domains[picked]})
+    return _Recipients(rows, address.take(picked), domain.take(picked), local[address.codes[picked]] if len(picked) else local)
+
+
+def _pair_keys(left, right) -> tuple[np.ndarray, pd.Index]:
+    """(codes, keys): ``left + "\\x1f" + right`` per row as codes into the distinct keys,
+    each distinct pair's string built once (a log repeats its pairs many times over)."""
+    left, right = _factors(left), _factors(right)
+    width = len(right.values) + 1
+    codes, distinct = pd.factorize(left.codes.astype(np.int64) * width + right.codes)
+    left_part = pd.Series(left.values[distinct // width] if len(distinct) else [], dtype="str")
+    right_part = pd.Series(right.values[distinct % width] if len(distinct) else [], dtype="str")
+    return codes, pd.Index(left_part + "\x1f" + right_part)
+
+
+def _value_counts(factors: _Factors) -> pd.Series:
+    """Learned counts of a factorized column: how often each distinct value occurs."""
+    counts = np.bincount(factors.codes, minlength=len(factors.values))
+    return pd.Series(counts, index=pd.Index(factors.values, dtype=object))[counts > 0]
+
+
+def _pair_table(left, right, rows: np.ndarray | None = None) -> pd.Series:
+    """Learned pair counts: how often each (left, right) pair occurs (only ``rows`` if given)."""
+    codes, keys = _pair_keys(left, right)
+    counts = np.bincount(codes if rows is None else codes[rows], minlength=len(keys))
+    return pd.Series(counts, index=keys)[counts > 0]
+
+
+def _pair_counts(left, right, table: pd.Series) -> np.ndarray:
+    """How often each (left, right) pair occurs in a learned pair table (0 for unseen)."""
+    codes, keys = _pair_keys(left, right)
+    counts = table.reindex(keys).fillna(0).to_numpy(dtype=np.float64)
+    return counts[codes] if len(counts) else np.zeros(len(codes))
 
 
 def _counts_in(values: pd.Series, table: pd.Series) -> np.ndarray:
-    """How often each value occurs in the learned count table (0 for unseen)."""
-    return values.map(table).fillna(0).to_numpy(dtype=np.float64)
+    """How often each value occurs in the learned count table (0 for unseen).
+
+    Looked up once per distinct value (a log repeats its senders and pairs many times
+    over): ten times faster than ``Series.map`` on a million Arrow strings.
+    """
+    codes, distinct = _factors(values)
+    counts = table.reindex(pd.Index(distinct, dtype=object)).fillna(0).to_numpy(dtype=np.float64)
+    return np.where(codes >= 0, counts[np.maximum(codes, 0)], 0.0) if len(counts) else np.zeros(len(codes))
 
 
 # --------------------------------------------------------------------------- seed recipe
@@ -517,25 +607,25 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
 
     def _learn_counts(self, p: dict) -> None:
         rcpt = p["recipients"]
-        rows_recipients = np.bincount(rcpt["row"].to_numpy(), weights=(rcpt["address"] != "").to_numpy(float),
-                                      minlength=p["n"])
-        sender_of_rcpt = p["sender"].to_numpy()[rcpt["row"].to_numpy()]
+        rows_recipients = np.bincount(rcpt.row, weights=rcpt.present.astype(float), minlength=p["n"])
+        sender_of_rcpt = p["sender_factors"].take(rcpt.row)
         self.counts_ = {
-            "sender": p["sender"].value_counts(),
-            "sender_domain": p["sender_domain"].value_counts(),
-            "recipient": rcpt["address"].value_counts(),
-            "recipient_domain": rcpt["domain"].value_counts(),
-            "pair": (pd.Series(sender_of_rcpt) + "\x1f" + rcpt["address"].to_numpy()).value_counts(),
-            "sender_to_domain": (pd.Series(sender_of_rcpt) + "\x1f" + rcpt["domain"].to_numpy()).value_counts(),
+            "sender": _value_counts(p["sender_factors"]),
+            "sender_domain": _value_counts(p["sender_domain_factors"]),
+            "recipient": _value_counts(rcpt.address),
+            "recipient_domain": _value_counts(rcpt.domain),
+            "pair": _pair_table(sender_of_rcpt, rcpt.address),
+            "sender_to_domain": _pair_table(sender_of_rcpt, rcpt.domain),
             "subject": p["subject_key"].value_counts(),
-            "sender_name": (p["sender"] + "\x1f" + p["sender_name"])[p["sender_name"] != ""].value_counts(),
+            "sender_name": _pair_table(p["sender_factors"], p["sender_name_factors"], np.flatnonzero((p["sender_name"] != "").to_numpy())),
             "name": p["sender_name"][p["sender_name"] != ""].value_counts(),
             "word": self._word_counts(p),
-            "sender_hour": (p["sender"] + "\x1f" + p["times"].dt.hour.astype(str)).value_counts(),
-            "sender_recipients": pd.Series(rows_recipients).groupby(p["sender"].to_numpy()).sum(),
-            "domain_to_domain": (
-                pd.Series(p["sender_domain"].to_numpy()[rcpt["row"].to_numpy()]) + "\x1f" + rcpt["domain"].to_numpy()
-            ).value_counts(),
+            "sender_hour": _pair_table(p["sender_factors"], p["times"].dt.hour.to_numpy()),
+            "sender_recipients": pd.Series(
+                np.bincount(p["sender_factors"].codes, weights=rows_recipients, minlength=len(p["sender_factors"].values)),
+                index=pd.Index(p["sender_factors"].values, dtype=object),
+            ),
+            "domain_to_domain": _pair_table(p["sender_domain_factors"].take(rcpt.row), rcpt.domain),
         }
         self.n_train_ = p["n"]
         # Document frequency of each hashed character 3-gram of the training subjects.
@@ -561,9 +651,9 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         c = self.counts_
         n = p["n"]
         rcpt = p["recipients"]
-        rows = rcpt["row"].to_numpy()
+        rows = rcpt.row
         own_rcpt = own[rows]
-        sender_of_rcpt = pd.Series(p["sender"].to_numpy()[rows])
+        sender_of_rcpt = p["sender_factors"].take(rows)
 
         def per_row_min(values: np.ndarray) -> np.ndarray:
             return pd.Series(values).groupby(rows).min().reindex(range(n), fill_value=0).to_numpy()
@@ -571,28 +661,30 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         def per_row_sum(values: np.ndarray) -> np.ndarray:
             return pd.Series(values).groupby(rows).sum().reindex(range(n), fill_value=0).to_numpy()
 
-        has_rcpt = rcpt["address"].to_numpy() != ""
-        rcpt_count = np.where(has_rcpt, _counts_in(rcpt["address"], c["recipient"]) - own_rcpt, 0)
-        rcpt_domain_count = np.where(has_rcpt, _counts_in(rcpt["domain"], c["recipient_domain"]) - own_rcpt, 0)
-        pair_count = _counts_in(sender_of_rcpt + "\x1f" + rcpt["address"], c["pair"]) - own_rcpt
-        to_domain = _counts_in(sender_of_rcpt + "\x1f" + rcpt["domain"], c["sender_to_domain"]) - own_rcpt
-        external = (~rcpt["domain"].isin(self.internal_domains_) & has_rcpt).astype(float)
+        has_rcpt = rcpt.present
+        rcpt_count = np.where(has_rcpt, _counts_in(rcpt.address, c["recipient"]) - own_rcpt, 0)
+        rcpt_domain_count = np.where(has_rcpt, _counts_in(rcpt.domain, c["recipient_domain"]) - own_rcpt, 0)
+        pair_count = _pair_counts(sender_of_rcpt, rcpt.address, c["pair"]) - own_rcpt
+        to_domain = _pair_counts(sender_of_rcpt, rcpt.domain, c["sender_to_domain"]) - own_rcpt
+        internal_domain = np.isin(rcpt.domain.values, list(self.internal_domains_))
+        external = pd.Series((~internal_domain[rcpt.domain.codes] & has_rcpt).astype(float))
         n_rcpt = pd.Series(has_rcpt.astype(float)).groupby(rows).sum().reindex(range(n), fill_value=0)
         external_share = (
             pd.Series(external.to_numpy()).groupby(rows).sum().reindex(range(n), fill_value=0)
             / n_rcpt.clip(lower=1)
         )
 
-        sender_count = _counts_in(p["sender"], c["sender"]) - own
-        sender_domain_count = _counts_in(p["sender_domain"], c["sender_domain"]) - own
+        sender_count = _counts_in(p["sender_factors"], c["sender"]) - own
+        sender_domain_count = _counts_in(p["sender_domain_factors"], c["sender_domain"]) - own
 
         times = p["times"]
         context = self._context(p)
         hour = (times.dt.hour + times.dt.minute / 60.0).to_numpy(float)
         # The sender's usual hours: share of its training mail within an hour of this one
         # (a one-hour bin would call 10:05 unusual for someone who writes at 9:55).
+        hour_of_day = times.dt.hour.to_numpy()
         sender_hour_count = sum(
-            _counts_in(p["sender"] + "\x1f" + ((times.dt.hour + shift) % 24).astype(str), c["sender_hour"])
+            _pair_counts(p["sender_factors"], (hour_of_day + shift) % 24, c["sender_hour"])
             for shift in (-1, 0, 1)
         ) - own
         sender_hour_share = np.where(
@@ -601,7 +693,7 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         # How many more recipients than this sender's usual (log ratio, 0 for a sender with no
         # history): a colleague who writes to two people now mailing a hundred is a hijacked
         # account or an exfiltration run, a newsletter to a hundred is Tuesday.
-        usual_total = _counts_in(p["sender"], c["sender_recipients"]) - own * n_rcpt.to_numpy()
+        usual_total = _counts_in(p["sender_factors"], c["sender_recipients"]) - own * n_rcpt.to_numpy()
         usual = np.where(sender_count > 0, usual_total / np.maximum(sender_count, 1), n_rcpt.to_numpy())
         recipients_above_usual = np.maximum(np.log1p(n_rcpt.to_numpy()) - np.log1p(usual), 0)
 
@@ -630,8 +722,8 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
             }
         )
         raw["subject_ngram_rarity"], raw["subject_ngram_unseen"] = self._ngram_rarity(p, own)
-        local = rcpt["address"].str.split("@").str[0].to_numpy()
-        subject_lower = p["subject"].str.lower().to_numpy()[rows]
+        local = rcpt.local
+        subject_lower = p["subject_key"].to_numpy(dtype=object)[rows]
         mention = np.fromiter(
             (len(a) >= 3 and a in s for a, s in zip(local, subject_lower)), dtype=float, count=len(local)
         )
@@ -641,21 +733,22 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         for shape in (_per_distinct_frame(p["sender_raw"], _sender_shape), _per_distinct_frame(p["subject"], _subject_shape)):
             for column in shape:
                 raw[column] = shape[column].to_numpy()
-        sender_domain_of_rcpt = pd.Series(p["sender_domain"].to_numpy()[rows])
-        domain_pair = _counts_in(sender_domain_of_rcpt + "\x1f" + rcpt["domain"], c["domain_to_domain"]) - own_rcpt
+        sender_domain_of_rcpt = p["sender_domain_factors"].take(rows)
+        domain_pair = _pair_counts(sender_domain_of_rcpt, rcpt.domain, c["domain_to_domain"]) - own_rcpt
         raw["sender_domain_to_recipient_count"] = per_row_min(domain_pair)
         # Display name vs address history: a known address under a name it never used (a
         # spoofed From), and a name that so far came from other addresses (impersonation,
         # or a campaign rotating throw-away addresses under one name).
         name = p["sender_name"]
         has_name = (name != "").to_numpy()
-        name_with_address = _counts_in(p["sender"] + "\x1f" + name, c["sender_name"]) - own
+        name_with_address_total = _pair_counts(p["sender_factors"], p["sender_name_factors"], c["sender_name"])
+        name_with_address = name_with_address_total - own
         raw["sender_name_new"] = (has_name & (sender_count > 0) & (name_with_address <= 0)).astype(float)
-        name_elsewhere = _counts_in(name, c["name"]) - _counts_in(p["sender"] + "\x1f" + name, c["sender_name"])
+        name_elsewhere = _counts_in(name, c["name"]) - name_with_address_total
         raw["sender_name_elsewhere"] = (has_name & (name_elsewhere > 0)).astype(float)
         # Mail "from" one of its own recipients: the spoofed-self trick of extortion and
         # phishing runs (also notes-to-self, which the model learns as usual if they are).
-        self_addressed = (sender_of_rcpt.to_numpy() == rcpt["address"].to_numpy()) & has_rcpt
+        self_addressed = (sender_of_rcpt.values[sender_of_rcpt.codes] == rcpt.address.values[rcpt.address.codes]) & has_rcpt
         raw["sender_is_recipient"] = (per_row_sum(self_addressed.astype(float)) > 0).astype(float)
         for flag, count_name in _NEW_FLAGS.items():
             raw[flag] = (raw[count_name] <= 0).astype(float)

@@ -130,11 +130,17 @@ def explain(
     if described is None:
         described = preprocessor.describe(frame)
 
+    # Reasons read the message's sender and time and the described values; slicing only
+    # those columns per reason keeps this cheap on a million rows.
+    message = frame[[c for c in (SENDER, TIME) if c in frame]]
+    context = [c for c in ("recipient_n",) if c in described]
+
     def phrase(source_per_row: np.ndarray, wanted: np.ndarray) -> np.ndarray:
         out = np.full(len(frame), "", dtype=object)
         for source in pd.unique(source_per_row[wanted]):
             picked = np.flatnonzero(wanted & (source_per_row == source))
-            out[picked] = preprocessor.reasons(source, described.iloc[picked], frame.iloc[picked]).to_numpy()
+            values = described[[source, *(c for c in context if c != source)]].iloc[picked]
+            out[picked] = preprocessor.reasons(source, values, message.iloc[picked]).to_numpy()
         return out
 
     main = phrase(first_source, np.ones(len(frame), bool))
