@@ -765,10 +765,9 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         raw["cold_contact"] = (raw["sender_new"] * raw["subject_new"] * (1 - raw["subject_reply"]))
         # An unseen sender has no usual hours: use the share of all training mail in that hour.
         global_hour = c["sender_hour"].groupby(c["sender_hour"].index.str.rsplit("\x1f", n=1).str[-1]).sum()
-        fallback = sum(
-            ((times.dt.hour + shift) % 24).astype(str).map(global_hour / max(self.n_train_, 1)).fillna(0).to_numpy()
-            for shift in (-1, 0, 1)
-        )
+        hour_share = np.zeros(24)
+        hour_share[global_hour.index.astype(int)] = global_hour.to_numpy() / max(self.n_train_, 1)
+        fallback = sum(hour_share[(hour_of_day + shift) % 24] for shift in (-1, 0, 1))
         raw["sender_hour_share"] = raw["sender_hour_share"].fillna(pd.Series(fallback))
         return raw.clip(lower=0)
 
@@ -1116,11 +1115,15 @@ def _campaign(p: dict) -> np.ndarray:
     A campaign sends one subject from many throw-away domains; a newsletter comes from one
     domain and a discussion thread carries a reply prefix.
     """
-    subject = p["subject_key"]
-    new_thread = ~p["subject"].str.contains(_REPLY_PREFIX) & (subject.str.len() > 0)
-    frame = pd.DataFrame({"subject": subject.where(new_thread), "domain": p["sender_domain"]})
-    domains = frame.groupby("subject")["domain"].transform("nunique")
-    return domains.fillna(1).to_numpy(float) - 1
+    subjects = _factors(p["subject"])
+    is_reply = pd.Series(subjects.values, dtype=object).str.contains(_REPLY_PREFIX).to_numpy(bool)
+    key = p["subject_factors"]
+    new_thread = ~is_reply[subjects.codes] & (np.asarray(key[1], dtype=object)[key[0]] != "")
+    domain_codes = p["sender_domain_factors"].codes
+    # Distinct (subject, domain) pairs of new threads, then domains per subject.
+    pairs = pd.DataFrame({"subject": key[0][new_thread], "domain": domain_codes[new_thread]}).drop_duplicates()
+    per_subject = np.bincount(pairs["subject"].to_numpy(), minlength=len(key[1]))
+    return np.where(new_thread, per_subject[key[0]] - 1, 0).astype(float) if len(key[1]) else np.zeros(p["n"])
 
 
 def _name_similarity(raw: pd.Series, address: pd.Series) -> tuple[np.ndarray, np.ndarray]:

@@ -205,3 +205,15 @@ def test_lookalike_ignores_country_endings_and_short_names():
         ("u1@corp.com", "x@rnicrosoft.com", "Hi", "2026-11-03T09:00:00Z"),
     ])
     assert list(pre.describe(rows)["sender_domain_lookalike"]) == [0, 0, 1]
+
+
+def test_campaign_counts_other_sender_domains_of_a_new_thread_subject():
+    pre = EmailFeatures().fit(HISTORY)
+    rows = _frame([
+        ("bob@corp.com", "a@one.example", "Claim your prize", "2026-11-03T09:00:00Z"),
+        ("bob@corp.com", "b@two.example", "Claim your prize", "2026-11-03T09:01:00Z"),
+        ("bob@corp.com", "c@three.example", "claim your prize", "2026-11-03T09:02:00Z"),
+        ("bob@corp.com", "d@three.example", "Re: Budget", "2026-11-03T09:03:00Z"),
+        ("bob@corp.com", "e@four.example", "Re: Budget", "2026-11-03T09:04:00Z"),
+    ])
+    assert list(pre.describe(rows)["subject_campaign"]) == [2, 2, 2, 0, 0]
