@@ -90,9 +90,9 @@ def test_trimmed_fit_leaves_out_the_injected_anomalies():
     final_fit = {}
     original = AutoencoderDetector._fit_stage
 
-    def spy(self, rows, held_out, epochs, callback, stage):
+    def spy(self, rows, held_out, epochs, callback, stage, **kwargs):
         final_fit.update(rows=set(rows["UUID"]), held_out=set(held_out["UUID"]))
-        return original(self, rows, held_out, epochs, callback, stage)
+        return original(self, rows, held_out, epochs, callback, stage, **kwargs)
 
     AutoencoderDetector._fit_stage = spy
     try:
