@@ -5,10 +5,26 @@ benchmarks. Importing it does not import TensorFlow; that happens when a model i
 or loaded.
 """
 
+import importlib
+
 from core.errors import BundleError, DataError
-from core.loading import EmailLog, LoadReport, concat_logs, read_log
-from core.model import AutoencoderDetector, EpochProgress
 from core.schema import FIELDS, PRESETS
+
+# Heavier parts load on first use, so a page that only lists models starts fast.
+_LAZY = {
+    "AutoencoderDetector": "core.model",
+    "EpochProgress": "core.model",
+    "EmailLog": "core.loading",
+    "LoadReport": "core.loading",
+    "concat_logs": "core.loading",
+    "read_log": "core.loading",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'core' has no attribute {name!r}")
 
 __all__ = [
     "AutoencoderDetector",

@@ -6,12 +6,18 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from typing import TYPE_CHECKING
+
 from core.artifacts import BundleInfo, list_bundles, load_bundle
 from core.errors import DataError
-from core.loading import EmailLog
-from core.scoring import ThresholdView, score_log
 from ui import state
-from ui.data import demo_log, new_value_counts, time_range_text
+
+if TYPE_CHECKING:
+    from core.loading import EmailLog
+    from core.scoring import ThresholdView
+
+# Scoring, features and the demo generator are imported where first needed: the home page
+# shouldn't wait for scikit-learn.
 
 
 def page_setup(title: str) -> None:
@@ -59,6 +65,8 @@ def set_data(log: EmailLog, token: str) -> None:
 def load_demo() -> None:
     """Button callback: the demo log becomes the session's data."""
     with st.spinner("Generating demo data…"):
+        from ui.data import demo_log
+
         set_data(demo_log(state.DEMO_ROWS, state.DEMO_SEED), f"demo-{state.DEMO_ROWS}-{state.DEMO_SEED}")
 
 
@@ -125,16 +133,22 @@ def detector_or_stop(bundle: BundleInfo):
 @st.cache_data(max_entries=6, show_spinner=False)
 def scores_for(key: tuple[str, str, str], data_token: str, _log: EmailLog) -> pd.DataFrame:
     """Scored rows of the session's log with a bundle (cached per model + data)."""
+    from core.scoring import score_log
+
     return score_log(load_detector(key), _log)
 
 
 @st.cache_data(max_entries=6, show_spinner=False)
 def view_for(key: tuple[str, str, str], data_token: str, _scores: pd.DataFrame) -> ThresholdView:
+    from core.scoring import ThresholdView
+
     return ThresholdView.from_scores(_scores, bins=60)
 
 
 @st.cache_data(max_entries=6, show_spinner=False)
 def new_values_for(key: tuple[str, str, str], data_token: str, _log: EmailLog) -> dict[str, int]:
+    from ui.data import new_value_counts
+
     return new_value_counts(load_detector(key), _log)
 
 
@@ -173,4 +187,6 @@ def profile_for(data_token: str, _log: EmailLog) -> dict:
 
 
 def data_caption(log: EmailLog) -> str:
+    from ui.data import time_range_text
+
     return f"{log.report.source} · {len(log):,} rows · {time_range_text(log)}"
