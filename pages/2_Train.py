@@ -106,7 +106,7 @@ def _progress_view(current: TrainingJob) -> None:
     elapsed = time.time() - (current.started_at or time.time())
     what = ("Screening the training mail (finds mail to leave out)" if current.stage == "screening"
             else "Training")
-    text = (f"{what} · epoch {epoch}/{total} · elapsed {_fmt_seconds(elapsed)} · "
+    text = (f"{what} · Epoch {epoch}/{total} · elapsed {_fmt_seconds(elapsed)} · "
             f"ETA {_fmt_seconds(current.eta())}")
     if current.stop_requested and current.running:
         text += " · stopping after this epoch…"

@@ -63,11 +63,6 @@ hi = float(max(errors.max(), fitted) * 1.02) or 1.0
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _full_csv(key, token, _scores) -> bytes:
-    return scores_csv(_scores)
-
-
-@st.cache_data(max_entries=4, show_spinner=False)
 def _curves(key, token, _scores):
     return label_curves(_scores)
 
@@ -144,9 +139,10 @@ def threshold_panel() -> None:
     if len(table) < flagged:
         st.caption(f"Showing the {len(table):,} highest of {flagged:,} flagged rows; the download has all.")
     d1, d2, _ = st.columns([1, 1, 2])
-    d1.download_button("Download flagged CSV", flagged_csv(scores, threshold), "flagged.csv", "text/csv",
+    # Files are written when clicked (not on every slider move): a million rows take seconds.
+    d1.download_button("Download flagged CSV", lambda: flagged_csv(scores, threshold), "flagged.csv", "text/csv",
                        on_click="ignore", type="primary", key="detect.download_flagged")
-    d2.download_button("Download all scores CSV", _full_csv(key, token, scores), "scores.csv", "text/csv",
+    d2.download_button("Download all scores CSV", lambda: scores_csv(scores), "scores.csv", "text/csv",
                        on_click="ignore", key="detect.download_all")
     if table.empty:
         st.info("No row is above this threshold. Lower it to flag mail.")

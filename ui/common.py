@@ -130,9 +130,12 @@ def detector_or_stop(bundle: BundleInfo):
         st.stop()
 
 
-@st.cache_data(max_entries=6, show_spinner=False)
+@st.cache_resource(max_entries=6, show_spinner=False)
 def scores_for(key: tuple[str, str, str], data_token: str, _log: EmailLog) -> pd.DataFrame:
-    """Scored rows of the session's log with a bundle (cached per model + data)."""
+    """Scored rows of the session's log with a bundle (cached per model + data).
+
+    A resource, not data: a million scored rows pickle to ~370 MB, which ``cache_data``
+    would hold and copy back on every rerun. Pages only read it; never mutate it."""
     from core.scoring import score_log
 
     return score_log(load_detector(key), _log)
