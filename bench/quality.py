@@ -1,6 +1,7 @@
 """Detection quality on labeled logs under the fixed protocol of shared/data/README.md.
 
     python -m bench.quality [--seeds 0 1 2] [--datasets csdmc2010 ceas08 demo] [--epochs 50]
+                            [--trim-fractions 0.1 0.3]
 
 For each data set and seed: stratified 50/50 split; the training half keeps every
 legitimate row plus positives subsampled to 5% of it (labels never reach a detector); the
@@ -88,9 +89,13 @@ def autoencoder_scores(feature_set: str, params: dict, train, test, seed: int, e
     return detector.decision_function(train), detector.decision_function(test)
 
 
-def run(datasets, seeds, epochs) -> pd.DataFrame:
+def run(datasets, seeds, epochs, trim_fractions=()) -> pd.DataFrame:
+    autoencoders = {
+        **DETECTORS,
+        **{(f"autoencoder, trim {f:g}", DEFAULT_FEATURE_SET): {"trim_fraction": f} for f in trim_fractions},
+    }
     detectors = [
-        *DETECTORS,
+        *autoencoders,
         ("IsolationForest", "seed"),
         ("IsolationForest", DEFAULT_FEATURE_SET),
         ("ECOD", "seed"),
@@ -111,7 +116,7 @@ def run(datasets, seeds, epochs) -> pd.DataFrame:
             for kind, feature_set in detectors:
                 started = time.perf_counter()
                 if kind.startswith("autoencoder"):
-                    params = DETECTORS[kind, feature_set]
+                    params = autoencoders[kind, feature_set]
                     s_train, s_test = autoencoder_scores(feature_set, params, train, test, seed, epochs)
                 else:
                     s_train, s_test = baseline_scores(kind, feature_set, train, test, seed)
@@ -142,8 +147,10 @@ def main(argv=None) -> int:
     parser.add_argument("--datasets", nargs="+", default=["csdmc2010", "ceas08", "demo"],
                         choices=["csdmc2010", "ceas08", "demo"])
     parser.add_argument("--epochs", type=int, default=50)
+    parser.add_argument("--trim-fractions", type=float, nargs="*", default=[],
+                        help="extra autoencoder rows with other trim fractions (sensitivity)")
     args = parser.parse_args(argv)
-    table = summarize(run(args.datasets, args.seeds, args.epochs))
+    table = summarize(run(args.datasets, args.seeds, args.epochs, args.trim_fractions))
     print(f"Mean over seeds {', '.join(map(str, args.seeds))}; threshold = 95th percentile of training-half scores.\n")
     print(markdown_table(table))
     return 0

@@ -157,13 +157,14 @@ def threshold_panel() -> None:
             info = explanation(scores, int(table.index[rows[0]]))
             e1, e2 = st.columns([3, 2])
             with e1:
-                st.plotly_chart(charts.field_errors_bar(info["fields"], f"Why row {info['uuid'][:36]} is flagged"),
+                st.plotly_chart(charts.field_errors_bar(info["fields"], f"Why row {info['uuid'][:36]} is flagged",
+                                                        highlight=info["top_field"]),
                                 width="stretch", key="detect.explain_chart")
             with e2:
                 # Log text is shown with st.text / st.code only: never interpreted as markdown or HTML.
                 st.markdown("**Reason**")
                 st.text(info["reason"] or "–")
-                st.markdown("**Top field** · **error**")
+                st.markdown("**Field of the main reason** · **error**")
                 st.text(f"{info['top_field']} · {info['error']:.4g}")
                 new = [f.lower() for f, is_new in info["new"].items() if is_new]
                 st.markdown("**Never seen in training**")

@@ -501,6 +501,9 @@ def test_tsne_scatter_two_traces_with_escaped_hover():
 
 def test_other_charts_build():
     assert len(charts.field_errors_bar({"Sender": 1.0, "Subject": 0.1}).data) == 1
+    # The field the reason names is the one drawn in the anomaly colour, even if not the largest sum.
+    colors = charts.field_errors_bar({"Sender": 1.0, "Subject": 0.8}, highlight="Subject").data[0].marker.color
+    assert colors[1] == charts.ANOMALY_COLOR and colors[0] == charts.NORMAL_COLOR
     roc = charts.roc_figure([0, 0.5, 1], [0, 0.8, 1], 0.8, (0.1, 0.5))
     assert len(roc.data) == 3
     pr = charts.pr_figure([1, 0.5], [0, 1], 0.6, (0.5, 0.5), 0.02)

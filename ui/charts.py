@@ -82,11 +82,16 @@ def error_histogram(edges: Sequence[float], counts: Sequence[int], threshold: fl
     return fig
 
 
-def field_errors_bar(errors: dict[str, float], title: str = "Error per field") -> go.Figure:
-    """Horizontal bars: how much each field contributes to one row's error."""
+def field_errors_bar(errors: dict[str, float], title: str = "Error per field",
+                     highlight: str | None = None) -> go.Figure:
+    """Horizontal bars: how much each field contributes to one row's error; ``highlight``
+    (default: the largest) is drawn in the anomaly colour — the field the reason names."""
     names = list(errors)
     values = [float(errors[n]) for n in names]
-    top = int(np.nanargmax(values)) if values and not np.all(np.isnan(values)) else -1
+    if highlight in names:
+        top = names.index(highlight)
+    else:
+        top = int(np.nanargmax(values)) if values and not np.all(np.isnan(values)) else -1
     colors = [ANOMALY_COLOR if i == top else NORMAL_COLOR for i in range(len(names))]
     fig = go.Figure(go.Bar(x=values, y=names, orientation="h", marker_color=colors,
                            hovertemplate="%{y}: %{x:.4g}<extra></extra>"))
