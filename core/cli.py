@@ -210,7 +210,9 @@ def cmd_train(args) -> int:
 
 def cmd_detect(args) -> int:
     from core.artifacts import load_bundle
-    from core.scoring import ERROR, REASON, UUID, flagged_csv, resolve_threshold, score_log, scores_csv
+    from core.scoring import (
+        ERROR, FLAGGED_COLUMNS, REASON, UUID, flagged_frame, resolve_threshold, score_log, write_csv,
+    )
 
     log = _load(args)
     detector = load_bundle(args.name, _artifacts(args))
@@ -221,9 +223,9 @@ def cmd_detect(args) -> int:
     )
     scores["is_anomaly"] = scores[ERROR].to_numpy() > threshold
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_bytes(scores_csv(_score_columns(scores)))
+    write_csv(_score_columns(scores), args.out)  # straight to the file: no copy of it in memory
     if args.flagged:
-        Path(args.flagged).write_bytes(flagged_csv(scores, threshold))
+        write_csv(flagged_frame(scores, threshold)[list(FLAGGED_COLUMNS)], args.flagged)
     flagged = scores[scores["is_anomaly"]].sort_values(ERROR, ascending=False)
     unscored = int((~scores["scored"]).sum())
     print(

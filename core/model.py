@@ -191,7 +191,7 @@ class AutoencoderDetector(BaseEstimator):
     trim_fraction : float, default=0.2
         Share of the training rows the screening fit finds least normal, left out of the
         final fit. 0: one plain fit.
-    screening_epochs : int, default=10
+    screening_epochs : int, default=5
         Epochs of the screening fit (it only has to rank rows, not reconstruct them well).
     screening_rows : int, default=20000
         The screening network learns from at most this many training rows (a random
@@ -227,7 +227,7 @@ class AutoencoderDetector(BaseEstimator):
         percentile: float = 95.0,
         error_weighting: str = "calibrated",
         trim_fraction: float = 0.2,
-        screening_epochs: int = 10,
+        screening_epochs: int = 5,
         screening_rows: int = 20_000,
         early_stopping: bool = False,
         patience: int = 5,

@@ -29,6 +29,8 @@ SCORED = "scored"
 NEW_PREFIX = "new_"  # new_sender, new_recipient, new_subject
 FIELD_ERROR_PREFIX = "error_"  # error_sender, error_recipient, ...
 
+# The hand-off file's columns.
+FLAGGED_COLUMNS = (UUID, ERROR, TOP_FIELD, REASON)
 # Rows scored at a time: bounds memory on large files (a million rows in ~10 chunks).
 CHUNK_ROWS = 100_000
 # A second field's strongest column joins the reason when its error is at least this share of
@@ -265,8 +267,7 @@ def flagged_frame(scores: pd.DataFrame, threshold: float) -> pd.DataFrame:
 
 def flagged_csv(scores: pd.DataFrame, threshold: float) -> bytes:
     """The hand-off file: UUID, reconstruction error, reason — injection-safe, UTF-8."""
-    flagged = flagged_frame(scores, threshold)[[UUID, ERROR, TOP_FIELD, REASON]]
-    return to_csv_bytes(flagged)
+    return to_csv_bytes(flagged_frame(scores, threshold)[list(FLAGGED_COLUMNS)])
 
 
 def scores_csv(scores: pd.DataFrame) -> bytes:
