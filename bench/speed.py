@@ -126,10 +126,14 @@ def bench_training(report) -> None:
         report.append({
             "measure": f"training {TRAIN_ROWS // 1000}k rows x {res['epochs']} epochs: {label}",
             "value": f"{res['seconds']:.1f} s wall",
-            "detail": f"{rows_per_epoch * res['epochs'] / res['train_seconds']:,.0f} rows/s per epoch",
+            "detail": (f"{rows_per_epoch * res['epochs'] / res['train_seconds']:,.0f} rows/s per epoch; "
+                       f"TensorFlow's import before it: {res['import']:.1f} s"),
         })
-    ratio = results["report recipe (seed features, batch 64)"]["seconds"] / results["default"]["seconds"]
-    report.append({"measure": "training speed-up of the default over the report recipe", "value": f"{ratio:.1f}x", "detail": ""})
+    recipe, ours = results["report recipe (seed features, batch 64)"], results["default"]
+    ratio = recipe["seconds"] / ours["seconds"]
+    with_import = (recipe["seconds"] + recipe["import"]) / (ours["seconds"] + ours["import"])
+    report.append({"measure": "training speed-up of the default over the report recipe", "value": f"{ratio:.1f}x",
+                   "detail": f"{with_import:.1f}x counting each process's TensorFlow import"})
 
 
 def bench_quality(report) -> None:
