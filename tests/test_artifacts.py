@@ -110,3 +110,23 @@ def test_list_load_latest_and_delete(tmp_path, trained_detector):
 def test_invalid_names_are_refused(tmp_path, trained_detector, name):
     with pytest.raises(BundleError, match="Invalid model name"):
         save_bundle(trained_detector, tmp_path, name=name)
+
+
+def test_format_1_bundle_still_loads(tmp_path, trained_detector, demo_log):
+    """A bundle from before the training range and the plain-array weights: the Keras model
+    is read for the weights and values are weighed as they were (no range)."""
+    info = save_bundle(trained_detector, tmp_path, name="v1")
+    meta = json.loads((info.path / METADATA_FILE).read_text())
+    meta["format_version"] = 1
+    for key in ("outside_scale", "feature_range", "dense_activations", "trimmed_rows"):
+        meta.pop(key)
+    (info.path / METADATA_FILE).write_text(json.dumps(meta))
+    (info.path / artifacts.WEIGHTS_FILE).unlink()
+    artifacts._write_manifest(info.path)
+    loaded = load_bundle("v1", tmp_path)
+    frame = demo_log.frame[demo_log.scorable].head(50)
+    errors = loaded.decision_function(frame)
+    assert np.isfinite(errors).all() and loaded.n_trimmed_rows_ == 0
+    np.testing.assert_allclose(loaded.reconstruct(loaded.transform(frame)),
+                               trained_detector.model_.predict(trained_detector.transform(frame), verbose=0),
+                               rtol=1e-4, atol=1e-5)
