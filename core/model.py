@@ -208,7 +208,9 @@ class AutoencoderDetector(BaseEstimator):
     Learned attributes
     ------------------
     preprocessor_, model_, threshold_, history_ (dict of per-epoch "loss"/"val_loss"),
-    error_scale_ (each feature's squared error is divided by it), test_errors_,
+    dense_layers_ (the network's weights as arrays: scoring runs them with NumPy),
+    feature_range_ (each feature's min and max in training), error_scale_ (inside that range a
+    feature's squared error is divided by it), outside_scale_ (outside it), test_errors_,
     n_train_rows_ (rows of the final fit), n_trimmed_rows_, n_test_rows_, epochs_run_,
     stopped_early_
     """
