@@ -40,7 +40,8 @@ import pandas as pd
 from core.errors import BundleError
 
 FORMAT_VERSION = 2
-# Format 1 (no per-feature training range) still loads: its model scores as it always did.
+# Format 1 (no per-feature training range) still loads for the seed feature set, whose
+# preprocessing is unchanged; its email features predate today's and can't be recomputed.
 READABLE_FORMATS = (1, 2)
 MODEL_FILE = "model.keras"
 LEGACY_MODEL_FILE = "model.h5"
@@ -274,6 +275,11 @@ def verify_bundle(path: Path) -> dict:
         raise BundleError(
             f"Model {name!r} uses bundle format {version!r}; this version reads formats "
             f"{', '.join(map(str, READABLE_FORMATS))}. Retrain it with this version."
+        )
+    if version == 1 and meta.get("feature_set") != "seed":
+        raise BundleError(
+            f"Model {name!r} was saved by an older version whose email features this version no longer "
+            "computes; retrain it on the same data (Train page or python -m core train)."
         )
     return meta
 

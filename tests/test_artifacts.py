@@ -1,4 +1,6 @@
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,21 +114,28 @@ def test_invalid_names_are_refused(tmp_path, trained_detector, name):
         save_bundle(trained_detector, tmp_path, name=name)
 
 
-def test_format_1_bundle_still_loads(tmp_path, trained_detector, demo_log):
-    """A bundle from before the training range and the plain-array weights: the Keras model
-    is read for the weights and values are weighed as they were (no range)."""
-    info = save_bundle(trained_detector, tmp_path, name="v1")
-    meta = json.loads((info.path / METADATA_FILE).read_text())
-    meta["format_version"] = 1
-    for key in ("outside_scale", "feature_range", "dense_activations", "trimmed_rows"):
-        meta.pop(key)
-    (info.path / METADATA_FILE).write_text(json.dumps(meta))
-    (info.path / artifacts.WEIGHTS_FILE).unlink()
-    artifacts._write_manifest(info.path)
-    loaded = load_bundle("v1", tmp_path)
+FORMAT_1_SEED = Path(__file__).parent / "fixtures" / "format1-seed"  # saved by the code at 48bf68e
+
+
+def test_format_1_seed_bundle_still_loads(tmp_path, demo_log):
+    """A real bundle from before the training range and the plain-array weights: the Keras
+    model is read for the weights and values are weighed as they were (no range)."""
+    shutil.copytree(FORMAT_1_SEED, tmp_path / FORMAT_1_SEED.name)
+    loaded = load_bundle(FORMAT_1_SEED.name, tmp_path)
     frame = demo_log.frame[demo_log.scorable].head(50)
     errors = loaded.decision_function(frame)
     assert np.isfinite(errors).all() and loaded.n_trimmed_rows_ == 0
     np.testing.assert_allclose(loaded.reconstruct(loaded.transform(frame)),
-                               trained_detector.model_.predict(trained_detector.transform(frame), verbose=0),
-                               rtol=1e-4, atol=1e-5)
+                               loaded.model_.predict(loaded.transform(frame), verbose=0), rtol=1e-4, atol=1e-5)
+
+
+def test_format_1_email_bundle_is_refused_with_a_retrain_message(tmp_path, trained_detector):
+    """Format-1 email features predate today's columns: refuse clearly instead of failing mid-scoring."""
+    info = save_bundle(trained_detector, tmp_path, name="v1")
+    meta = json.loads((info.path / METADATA_FILE).read_text())
+    meta["format_version"] = 1
+    (info.path / METADATA_FILE).write_text(json.dumps(meta))
+    artifacts._write_manifest(info.path)
+    with pytest.raises(BundleError, match="older version.*retrain it"):
+        load_bundle("v1", tmp_path)
+    assert [b.name for b in list_bundles(tmp_path)] == ["v1"]  # still listed, so it can be deleted
