@@ -171,7 +171,11 @@ class _ParsedLog:
     """
 
     def __init__(self, X: pd.DataFrame):
-        self.frame = X.reset_index(drop=True)
+        frame = X.reset_index(drop=True)
+        # read_log gives "" for an empty field; a hand-built frame may hold None/NaN, which
+        # factorizing would send to another row's value.
+        missing = [c for c in (RECIPIENT, SENDER, SUBJECT) if c in frame and frame[c].isna().any()]
+        self.frame = frame.assign(**{c: frame[c].fillna("") for c in missing}) if missing else frame
         self.n = len(self.frame)
         self._cache: dict = {"n": self.n}
 

@@ -108,6 +108,18 @@ def test_email_features_are_finite_for_new_and_odd_rows(demo_log):
     assert pre.new_values(odd).loc[0, SENDER]
 
 
+@pytest.mark.parametrize("features", [EmailFeatures, SeedFeatures])
+def test_missing_text_reads_as_an_empty_field_not_another_rows_value(features, demo_log):
+    """A hand-built frame may hold None/NaN where read_log gives "": both mean an empty field."""
+    rows = demo_log.frame[demo_log.scorable]
+    pre = features().fit(rows)
+    probe = rows.tail(4).reset_index(drop=True).astype({RECIPIENT: object, SENDER: object, SUBJECT: object})
+    empty = probe.copy()
+    for row, column, missing in ((0, SENDER, None), (1, RECIPIENT, None), (2, SUBJECT, np.nan)):
+        probe.loc[row, column], empty.loc[row, column] = missing, ""
+    pd.testing.assert_frame_equal(pre.describe(probe), pre.describe(empty))
+
+
 def test_email_features_flag_lookalike_domain(demo_frame, demo_log):
     pre = EmailFeatures().fit(demo_log.frame[demo_log.scorable & (demo_frame["label"] == 0).to_numpy()])
     familiar = pre.familiar_domains_[0]
