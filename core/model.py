@@ -419,8 +419,12 @@ class AutoencoderDetector(BaseEstimator):
         self._model = model
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        """Model inputs for the rows of ``frame`` (within-file context computed over ``frame``)."""
+        """Model inputs for the rows of ``frame``. Within-file context (bursts, campaigns) is
+        computed over ``frame`` unless it already carries the columns of ``add_context``, as
+        a slice of a whole processed file does."""
         check_is_fitted(self, "threshold_")
+        if len(frame) == 0:  # a filter that matched nothing: no rows, not an error
+            return np.zeros((0, len(self.preprocessor_.get_feature_names_out())))
         return self.preprocessor_.transform(frame.reset_index(drop=True))
 
     def reconstruct(self, X: np.ndarray) -> np.ndarray:

@@ -128,7 +128,7 @@ def explain(
     top_field = field_names[first]
     first_source = sources[strongest[rows, first]]
     second_source = sources[strongest[rows, second]]
-    also = strength[rows, second] >= SECOND_REASON_SHARE * strength[rows, first]
+    also = (strength[rows, second] > 0) & (strength[rows, second] >= SECOND_REASON_SHARE * strength[rows, first])
     if described is None:
         described = preprocessor.describe(frame)
 

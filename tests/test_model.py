@@ -54,6 +54,12 @@ def test_predict_uses_given_threshold_without_mutating_fitted_one(trained_detect
     assert trained_detector.threshold_ == fitted
 
 
+def test_scoring_no_rows_gives_empty_results(trained_detector, demo_log):
+    empty = demo_log.frame.head(0)
+    assert trained_detector.transform(empty).shape == (0, len(trained_detector.error_scale_))
+    assert trained_detector.decision_function(empty).shape == trained_detector.predict(empty).shape == (0,)
+
+
 def test_too_few_rows_to_train(demo_log):
     with pytest.raises(DataError, match="Too few rows to train: 5"):
         AutoencoderDetector(epochs=1).fit(demo_log.frame.head(5))

@@ -13,6 +13,7 @@ from core.scoring import (
     SCORED,
     TOP_FIELD,
     ThresholdView,
+    explain,
     flagged_csv,
     resolve_threshold,
     safe_for_spreadsheet,
@@ -56,6 +57,13 @@ def test_scoring_file_of_only_new_senders(trained_detector):
     log = read_log(("UUID,Recipient,Sender,Subject,Time Processed\n" + "\n".join(rows)).encode())
     result = score_log(trained_detector, log)
     assert result["new_sender"].all() and np.isfinite(result[ERROR]).all()
+
+
+def test_a_row_without_error_gets_one_reason_not_two(trained_detector, demo_log):
+    frame = demo_log.frame[demo_log.scorable].head(3).reset_index(drop=True)
+    pre = trained_detector.preprocessor_
+    _, reasons = explain(pre, frame, np.zeros((3, len(pre.get_feature_names_out()))))
+    assert not reasons.str.contains(";").any()
 
 
 def test_resolve_threshold_rules():
