@@ -324,10 +324,16 @@ def main(argv=None) -> int:
 
     # One model for the scoring runs, trained on a sample of the largest log so that log is
     # scored by a model of its own organisation (scoring cost doesn't depend on the sample).
-    model_dir = CACHE / "artifacts"
-    from core.artifacts import list_bundles
+    # One folder per largest size; a model saved by an older, unreadable format is retrained.
+    model_dir = CACHE / f"artifacts_{sizes[-1]}"
+    from core.artifacts import delete_bundle, verify_bundle
+    from core.errors import BundleError
 
-    if "bench" not in {b.name for b in list_bundles(model_dir)}:
+    try:
+        verify_bundle(model_dir / "bench")
+    except BundleError:
+        if (model_dir / "bench").is_dir():
+            delete_bundle("bench", model_dir)
         sample = CACHE / "train_sample.csv"
         pd.read_csv(demo_csv(sizes[-1]), dtype=str, keep_default_na=False).sample(
             n=min(20_000, sizes[-1]), random_state=0).to_csv(sample, index=False)

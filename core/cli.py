@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_bundle(train)
     train.add_argument("--features", choices=("email", "seed"), default="email",
                        help="email (default): mail-aware features; seed: the report's recipe")
-    # Defaults are the detector's own (core.model.AutoencoderDetector), read when parsing.
+    # None = the detector's own default (core.model.AutoencoderDetector), which the help
+    # repeats without importing it (keeps --help fast); a test keeps the two in step.
     train.add_argument("--epochs", type=int, default=None, help="epochs of the final fit (default 50)")
     train.add_argument("--batch-size", type=int, default=None, help="default 1024")
     train.add_argument("--percentile", type=float, default=None, help="threshold percentile of test errors (default 95)")

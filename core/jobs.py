@@ -143,7 +143,7 @@ class TrainingJob:
 
         The first epoch of a stage also pays for building the graph, so once a stage has two
         epochs the estimate uses the epochs after its first. A screening stage still has
-        the whole final fit ahead of it, at the same time per epoch.
+        the whole final fit ahead of it, whose epochs take longer by its larger share of rows.
         """
         steps = self.progress
         if not steps:
@@ -156,8 +156,15 @@ class TrainingJob:
             per_epoch = last.elapsed / last.epoch
         left = max(last.epochs - last.epoch, 0)
         if last.stage == "screening":
-            left += self.epochs
+            left += self.epochs * self._final_rows_per_screening_row()
         return per_epoch * left
+
+    def _final_rows_per_screening_row(self) -> float:
+        """Rows a final-fit epoch trains on per row of a screening epoch (capped by ``screening_rows``)."""
+        params = {**_DEFAULTS, **self.params}
+        training = len(self.frame) * (1 - params["test_size"])
+        screening = min(training, params["screening_rows"])
+        return training * (1 - params["trim_fraction"]) / max(screening, 1.0)
 
     # -- the thread -----------------------------------------------------------------------
 

@@ -261,7 +261,8 @@ class AutoencoderDetector(BaseEstimator):
 
         ``callback`` receives an :class:`EpochProgress` after every epoch of both stages and
         may return True to stop; the model trained so far is kept and a threshold is still
-        fitted (stopping during screening keeps the screening model, fitted on every row).
+        fitted (stopping during screening keeps the screening model: features learned from every
+        training row, network from a sample of at most ``screening_rows``).
         """
         import keras
         import tensorflow as tf
@@ -348,7 +349,6 @@ class AutoencoderDetector(BaseEstimator):
         # its own variance (hour, subject length: noise it can't predict) can't drown the
         # precise ones. Never more than its plain standardized error (floor 1).
         reference = X_val if n_val else X_fit
-        self.outside_scale_ = np.ones(X_train.shape[1])
         plain = ((reference - self.reconstruct(reference)) ** 2).mean(axis=0)
         self.error_scale_ = np.maximum(plain, 1.0)
         # Held-out rows (split off before any screening: new mail as it comes) weigh values
@@ -396,8 +396,8 @@ class AutoencoderDetector(BaseEstimator):
             )
         if not 0 <= self.trim_fraction < 0.9:
             raise DataError(f"trim_fraction must be in [0, 0.9), got {self.trim_fraction}.")
-        if self.trim_fraction > 0 and self.screening_epochs < 1:
-            raise DataError("screening_epochs must be at least 1 when trim_fraction is above 0.")
+        if self.trim_fraction > 0 and (self.screening_epochs < 1 or self.screening_rows < 1):
+            raise DataError("screening_epochs and screening_rows must be at least 1 when trim_fraction is above 0.")
 
     # -- scoring --------------------------------------------------------------------------
 

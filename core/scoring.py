@@ -37,7 +37,7 @@ CHUNK_ROWS = 100_000
 # the main one's: a burst from a new domain says both.
 SECOND_REASON_SHARE = 1 / 3
 
-_FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+# Text a spreadsheet would run as a formula: it gets a leading quote in every export.
 _FORMULA_PATTERN = "^[=+\\-@\t\r]"
 
 
@@ -59,6 +59,8 @@ def score_log(
     errors and reasons then go ``chunk_rows`` rows at a time, so memory stays bounded on a
     million-row day. ``progress(done, total)`` is called after each chunk.
     """
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}.")
     frame = log.frame
     scorable = log.scorable
     positions = np.flatnonzero(scorable)
@@ -231,22 +233,6 @@ class ThresholdView:
 # --------------------------------------------------------------------------- export
 
 
-def escape_formula(value: object) -> object:
-    """Prefix text that a spreadsheet would run as a formula with a quote."""
-    if isinstance(value, str) and value.startswith(_FORMULA_LEADS):
-        return "'" + value
-    return value
-
-
-def safe_for_spreadsheet(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy whose text cells can't start a spreadsheet formula (``=``, ``+``, ``-``, ``@``, tab, CR)."""
-    out = frame.copy()
-    for column in out.columns:
-        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
-            out[column] = pd.Series(_escaped_text(out[column]), index=out.index, dtype=object)
-    return out
-
-
 def _escaped_text(values: pd.Series) -> pa.Array:
     """Text cells as an Arrow string array, formula leads prefixed with a quote, nulls kept."""
     if not pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
@@ -270,8 +256,11 @@ def flagged_csv(scores: pd.DataFrame, threshold: float) -> bytes:
     return to_csv_bytes(flagged_frame(scores, threshold)[list(FLAGGED_COLUMNS)])
 
 
-def scores_csv(scores: pd.DataFrame) -> bytes:
-    """The full scored table, one row per input row, in input order, injection-safe."""
+def scores_csv(scores: pd.DataFrame, threshold: float | None = None) -> bytes:
+    """The full scored table, one row per input row, in input order, injection-safe;
+    ``is_anomaly`` at ``threshold`` when given (the analyst's), else as scored."""
+    if threshold is not None:
+        scores = scores.assign(**{IS_ANOMALY: scores[ERROR].to_numpy(dtype=float) > threshold})
     return to_csv_bytes(scores)
 
 

@@ -142,8 +142,9 @@ def threshold_panel() -> None:
     # Files are written when clicked (not on every slider move): a million rows take seconds.
     d1.download_button("Download flagged CSV", lambda: flagged_csv(scores, threshold), "flagged.csv", "text/csv",
                        on_click="ignore", type="primary", key="detect.download_flagged")
-    d2.download_button("Download all scores CSV", lambda: scores_csv(scores), "scores.csv", "text/csv",
-                       on_click="ignore", key="detect.download_all")
+    d2.download_button("Download all scores CSV", lambda: scores_csv(scores, threshold), "scores.csv", "text/csv",
+                       on_click="ignore", key="detect.download_all",
+                       help="Every row with its error and reason; is_anomaly at this threshold.")
     if table.empty:
         st.info("No row is above this threshold. Lower it to flag mail.")
     else:

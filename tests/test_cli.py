@@ -132,3 +132,17 @@ def test_help_for_each_command(command):
 def test_usage_error_exits_2():
     result = run("train")
     assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
+def test_train_help_states_the_detectors_own_defaults():
+    import re
+
+    from core.cli import build_parser
+    from core.model import AutoencoderDetector
+
+    defaults = AutoencoderDetector().get_params()
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    stated = {a.dest: re.search(r"default ([\d.]+)", a.help or "") for a in train._actions}
+    stated = {dest: float(m.group(1)) for dest, m in stated.items() if m}
+    assert stated.keys() >= {"epochs", "batch_size", "percentile", "test_size", "validation_split", "trim_fraction", "seed"}
+    assert stated == {dest: float(defaults[dest]) for dest in stated}

@@ -313,6 +313,18 @@ def test_training_job_eta_ignores_the_slow_first_epoch(tiny_log, tmp_path):
     assert job.eta() == pytest.approx(7.0)
 
 
+def test_training_job_eta_during_screening_counts_the_larger_final_fit(tmp_path):
+    from core.model import EpochProgress
+
+    frame = pd.DataFrame(index=range(100_000))  # only its length matters here
+    params = dict(epochs=10, test_size=0.2, trim_fraction=0.25, screening_epochs=5, screening_rows=20_000)
+    job = TrainingJob(frame, params, tmp_path)
+    job._on_epoch(EpochProgress(1, 5, 1.0, 1.0, elapsed=1.0, stage="screening"))
+    job._on_epoch(EpochProgress(2, 5, 1.0, 1.0, elapsed=2.0, stage="screening"))
+    # 3 screening epochs of 1 s left, then 10 epochs over 60k rows instead of 20k: 3 s each.
+    assert job.eta() == pytest.approx(3 + 10 * 3)
+
+
 def test_training_job_reports_data_errors(tmp_path, tiny_log):
     job = TrainingJob(tiny_log.frame.head(5), dict(TINY), tmp_path).start()
     assert job.wait(60)

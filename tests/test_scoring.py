@@ -16,9 +16,9 @@ from core.scoring import (
     explain,
     flagged_csv,
     resolve_threshold,
-    safe_for_spreadsheet,
     score_log,
     scores_csv,
+    to_csv_bytes,
 )
 
 
@@ -102,13 +102,22 @@ def test_flagged_csv_sorted_and_injection_safe(scores):
 
 
 @pytest.mark.parametrize("value", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"])
-def test_safe_for_spreadsheet_escapes_formula_leads(value):
-    assert safe_for_spreadsheet(pd.DataFrame({"s": [value, "fine"]}))["s"].tolist() == ["'" + value, "fine"]
+def test_exports_escape_formula_leads(value):
+    written = to_csv_bytes(pd.DataFrame({"s": [value, "fine"]}))
+    read = pd.read_csv(io.BytesIO(written), dtype=str, keep_default_na=False)
+    assert read["s"].tolist() == ["'" + value, "fine"]
 
 
 def test_scores_csv_round_trips(scores):
     out = pd.read_csv(io.BytesIO(scores_csv(scores)))
     assert len(out) == len(scores) and set(out[IS_ANOMALY]) <= {0, 1}
+    assert out[IS_ANOMALY].sum() == scores[IS_ANOMALY].sum()
+
+
+def test_scores_csv_flags_at_the_analysts_threshold(scores):
+    threshold = float(np.quantile(scores[ERROR], 0.5))
+    out = pd.read_csv(io.BytesIO(scores_csv(scores, threshold)))
+    assert out[IS_ANOMALY].sum() == (scores[ERROR] > threshold).sum() != scores[IS_ANOMALY].sum()
 
 
 def test_explanations_name_the_injected_cause():

@@ -130,7 +130,7 @@ def detector_or_stop(bundle: BundleInfo):
         st.stop()
 
 
-@st.cache_resource(max_entries=6, show_spinner=False)
+@st.cache_resource(max_entries=2, show_spinner=False)  # a million scored rows hold hundreds of MB
 def scores_for(key: tuple[str, str, str], data_token: str, _log: EmailLog) -> pd.DataFrame:
     """Scored rows of the session's log with a bundle (cached per model + data).
 
