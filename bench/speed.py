@@ -53,10 +53,11 @@ def in_subprocess(code: str, *args) -> tuple[dict, int]:
     return json.loads(lines[-2]), int(lines[-1]) // 1024
 
 
-# Appended to each measured script: the process's own peak resident memory (KiB on Linux).
+# Appended to each measured script: the process's own peak resident memory in KiB. VmHWM,
+# not getrusage: ru_maxrss keeps the high-water mark of the forked parent from before exec,
+# so every child of a large benchmark process would report at least the parent's size.
 PEAK_RSS = """
-import resource
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:")))
 """
 
 
