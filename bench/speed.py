@@ -27,6 +27,7 @@ from bench.table import markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = Path(tempfile.gettempdir()) / "email-ad-bench"
+TRAINING_ROUNDS = 2
 TRAIN_ROWS = 100_000
 
 
@@ -119,16 +120,22 @@ def bench_training(report) -> None:
         "default": {},
         "report recipe (seed features, batch 64)": {"feature_set": "seed", **RECIPE_TRAINING},
     }
+    # Shared machines slow a run down, never speed it up: each configuration runs
+    # TRAINING_ROUNDS times, interleaved with the other, and its fastest run counts.
+    runs = {label: [] for label in configs}
+    for _ in range(TRAINING_ROUNDS):
+        for label, params in configs.items():
+            runs[label].append(in_subprocess(TRAIN, path, json.dumps(params))[0])
     results = {}
-    for label, params in configs.items():
-        res, _ = in_subprocess(TRAIN, path, json.dumps(params))
-        results[label] = res
+    for label, attempts in runs.items():
+        res = results[label] = min(attempts, key=lambda r: r["seconds"])
         rows_per_epoch = res["fit_rows"] * (1 - default.validation_split)
         report.append({
             "measure": f"training {TRAIN_ROWS // 1000}k rows x {res['epochs']} epochs: {label}",
             "value": f"{res['seconds']:.1f} s wall",
             "detail": (f"{rows_per_epoch * res['epochs'] / res['train_seconds']:,.0f} rows/s per epoch; "
-                       f"TensorFlow's import before it: {res['import']:.1f} s"),
+                       f"TensorFlow's import before it: {res['import']:.1f} s; fastest of "
+                       f"{', '.join(format(r['seconds'], '.1f') for r in attempts)} s"),
         })
     recipe, ours = results["report recipe (seed features, batch 64)"], results["default"]
     ratio = recipe["seconds"] / ours["seconds"]
