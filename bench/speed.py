@@ -211,43 +211,54 @@ def bench_tsne(report, sizes) -> dict:
     return growth
 
 
-def bench_cold_start(report) -> None:
+def bench_cold_start(report, rounds: int = 3) -> None:
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     if not Path(chromium).exists():
         report.append({"measure": "dashboard cold start", "value": "skipped", "detail": "chromium not installed"})
         return
     from playwright.sync_api import sync_playwright
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     # The analyst's browser is already open: it starts before the clock, the server after.
+    # A fresh server each round; the fastest counts (a busy machine only adds time).
+    times = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run"])
-        page = browser.new_page()
-        started = time.perf_counter()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
-             "--server.headless", "true"],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
         try:
-            while True:
-                try:
-                    page.goto(f"http://127.0.0.1:{port}", timeout=2000)
-                    break
-                except Exception:
-                    time.sleep(0.1)
-            page.get_by_role("heading").first.wait_for(timeout=60000)
-            seconds = time.perf_counter() - started
+            for _ in range(rounds):
+                times.append(_time_to_home_page(browser.new_page()))
         finally:
-            server.terminate()
-            server.wait(timeout=30)
             browser.close()
     report.append({"measure": "dashboard cold start (streamlit run -> home page heading rendered)",
-                   "value": f"{seconds:.1f} s", "detail": "headless Chromium already open"})
+                   "value": f"{min(times):.1f} s",
+                   "detail": f"headless Chromium already open; fastest of {', '.join(f'{t:.1f}' for t in times)} s"})
+
+
+def _time_to_home_page(page) -> float:
+    """Seconds from ``streamlit run`` to the home page's first heading in ``page``."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
+         "--server.headless", "true"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        while True:
+            try:
+                page.goto(f"http://127.0.0.1:{port}", timeout=2000)
+                break
+            except Exception:
+                time.sleep(0.1)
+        page.get_by_role("heading").first.wait_for(timeout=60000)
+        return time.perf_counter() - started
+    finally:
+        page.close()
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def _serve(artifacts: Path):
