@@ -73,14 +73,19 @@ def test_missing_file_or_manifest_is_refused(tmp_path, trained_detector):
         load_bundle("partial", tmp_path)
 
 
-def test_other_format_version_is_refused(tmp_path, trained_detector):
+@pytest.mark.parametrize("version, message", [
+    (0, "bundle format 0"),
+    (1, "older version.*retrain it"),  # format-1 email features predate today's columns
+])
+def test_unreadable_format_is_refused_with_a_retrain_message(tmp_path, trained_detector, version, message):
     info = save_bundle(trained_detector, tmp_path, name="old")
     meta = json.loads((info.path / METADATA_FILE).read_text())
-    meta["format_version"] = 0
+    meta["format_version"] = version
     (info.path / METADATA_FILE).write_text(json.dumps(meta))
     artifacts._write_manifest(info.path)
-    with pytest.raises(BundleError, match="bundle format 0"):
+    with pytest.raises(BundleError, match=message):
         load_bundle("old", tmp_path)
+    assert [b.name for b in list_bundles(tmp_path)] == ["old"]  # still listed, so it can be deleted
 
 
 def test_legacy_h5_model_loads(tmp_path, trained_detector, demo_log):
@@ -127,15 +132,3 @@ def test_format_1_seed_bundle_still_loads(tmp_path, demo_log):
     assert np.isfinite(errors).all() and loaded.n_trimmed_rows_ == 0
     np.testing.assert_allclose(loaded.reconstruct(loaded.transform(frame)),
                                loaded.model_.predict(loaded.transform(frame), verbose=0), rtol=1e-4, atol=1e-5)
-
-
-def test_format_1_email_bundle_is_refused_with_a_retrain_message(tmp_path, trained_detector):
-    """Format-1 email features predate today's columns: refuse clearly instead of failing mid-scoring."""
-    info = save_bundle(trained_detector, tmp_path, name="v1")
-    meta = json.loads((info.path / METADATA_FILE).read_text())
-    meta["format_version"] = 1
-    (info.path / METADATA_FILE).write_text(json.dumps(meta))
-    artifacts._write_manifest(info.path)
-    with pytest.raises(BundleError, match="older version.*retrain it"):
-        load_bundle("v1", tmp_path)
-    assert [b.name for b in list_bundles(tmp_path)] == ["v1"]  # still listed, so it can be deleted
