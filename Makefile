@@ -27,6 +27,8 @@ run: $(STAMP)
 	$(PY) -m streamlit run dashboard.py --server.port $(PORT)
 
 test: $(STAMP) browser
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest
 
 demo: $(STAMP)

@@ -36,7 +36,9 @@ with left:
     else:
         st.write(data_caption(log))
     st.button(
-        f"Load demo data ({state.DEMO_ROWS:,} messages)", on_click=load_demo, type="primary",
+        f"Load demo data ({state.DEMO_ROWS:,} messages)",
+        on_click=load_demo,
+        type="primary",
         help="A synthetic company mail log with about 2% labelled anomalies.",
     )
     link("data", "Upload your own CSV exports")
@@ -64,6 +66,6 @@ with right:
 
 st.divider()
 cols = st.columns(5)
-for col, page in zip(cols, ("data", "train", "detect", "explore", "models")):
+for col, page in zip(cols, ("data", "train", "detect", "explore", "models"), strict=True):
     with col:
         link(page)

@@ -74,8 +74,13 @@ def baseline_scores(kind: str, feature_set: str, train: pd.DataFrame, test: pd.D
 
 
 # The report's recipe: one plain fit, small batches at Keras' default rate, plain mean squared error.
-RECIPE_TRAINING = {"batch_size": 64, "learning_rate": 1e-3, "steps_per_execution": 1, "trim_fraction": 0.0,
-                   "error_weighting": "plain"}
+RECIPE_TRAINING = {
+    "batch_size": 64,
+    "learning_rate": 1e-3,
+    "steps_per_execution": 1,
+    "trim_fraction": 0.0,
+    "error_weighting": "plain",
+}
 # Ablation: our features without the screening fit, to show what trimming adds.
 DETECTORS = {
     ("autoencoder", "seed"): RECIPE_TRAINING,
@@ -123,14 +128,25 @@ def run(datasets, seeds, epochs, trim_fractions=()) -> pd.DataFrame:
                 threshold = np.percentile(s_train, 95)
                 for subset, mask in subsets.items():
                     m = detection_metrics(y[mask], s_test[mask], threshold)
-                    rows.append({
-                        "data": subset, "detector": kind, "features": feature_set, "seed": seed,
-                        "ROC-AUC": m["roc_auc"], "PR-AUC": m["pr_auc"], "precision": m["precision"],
-                        "recall": m["recall"], "seconds": time.perf_counter() - started,
-                        "test rows": m["rows"], "positives": m["positives"],
-                    })
-                print(f"{name} seed {seed}: {kind} on {feature_set}: ROC-AUC {rows[-len(subsets)]['ROC-AUC']:.3f}",
-                      file=sys.stderr)
+                    rows.append(
+                        {
+                            "data": subset,
+                            "detector": kind,
+                            "features": feature_set,
+                            "seed": seed,
+                            "ROC-AUC": m["roc_auc"],
+                            "PR-AUC": m["pr_auc"],
+                            "precision": m["precision"],
+                            "recall": m["recall"],
+                            "seconds": time.perf_counter() - started,
+                            "test rows": m["rows"],
+                            "positives": m["positives"],
+                        }
+                    )
+                print(
+                    f"{name} seed {seed}: {kind} on {feature_set}: ROC-AUC {rows[-len(subsets)]['ROC-AUC']:.3f}",
+                    file=sys.stderr,
+                )
     return pd.DataFrame(rows)
 
 
@@ -144,11 +160,17 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--datasets", nargs="+", default=["csdmc2010", "ceas08", "demo"],
-                        choices=["csdmc2010", "ceas08", "demo"])
+    parser.add_argument(
+        "--datasets", nargs="+", default=["csdmc2010", "ceas08", "demo"], choices=["csdmc2010", "ceas08", "demo"]
+    )
     parser.add_argument("--epochs", type=int, default=50)
-    parser.add_argument("--trim-fractions", type=float, nargs="*", default=[],
-                        help="extra autoencoder rows with other trim fractions (sensitivity)")
+    parser.add_argument(
+        "--trim-fractions",
+        type=float,
+        nargs="*",
+        default=[],
+        help="extra autoencoder rows with other trim fractions (sensitivity)",
+    )
     args = parser.parse_args(argv)
     table = summarize(run(args.datasets, args.seeds, args.epochs, args.trim_fractions))
     print(f"Mean over seeds {', '.join(map(str, args.seeds))}; threshold = 95th percentile of training-half scores.\n")

@@ -45,7 +45,10 @@ def in_subprocess(code: str, *args) -> tuple[dict, int]:
     """Run ``code`` in a fresh Python; return its JSON result and its own peak RSS in MB."""
     code += PEAK_RSS
     result = subprocess.run(
-        [sys.executable, "-c", code, *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+        [sys.executable, "-c", code, *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     if result.returncode != 0:
@@ -104,8 +107,8 @@ detector = AutoencoderDetector(**params)
 started = time.perf_counter()
 detector.fit(frame, callback=lambda p: epoch_times.append(p.elapsed))
 seconds = time.perf_counter() - started
-print(json.dumps({"seconds": seconds, "import": imported, "epochs": detector.epochs_run_, "fit_rows": detector.n_train_rows_,
-                  "first_epoch": epoch_times[0], "train_seconds": epoch_times[-1]}))
+print(json.dumps({"seconds": seconds, "import": imported, "epochs": detector.epochs_run_,
+                  "fit_rows": detector.n_train_rows_, "first_epoch": epoch_times[0], "train_seconds": epoch_times[-1]}))
 """
 
 
@@ -130,18 +133,27 @@ def bench_training(report) -> None:
     for label, attempts in runs.items():
         res = results[label] = min(attempts, key=lambda r: r["seconds"])
         rows_per_epoch = res["fit_rows"] * (1 - default.validation_split)
-        report.append({
-            "measure": f"training {TRAIN_ROWS // 1000}k rows x {res['epochs']} epochs: {label}",
-            "value": f"{res['seconds']:.1f} s wall",
-            "detail": (f"{rows_per_epoch * res['epochs'] / res['train_seconds']:,.0f} rows/s per epoch; "
-                       f"TensorFlow's import before it: {res['import']:.1f} s; fastest of "
-                       f"{', '.join(format(r['seconds'], '.1f') for r in attempts)} s"),
-        })
+        report.append(
+            {
+                "measure": f"training {TRAIN_ROWS // 1000}k rows x {res['epochs']} epochs: {label}",
+                "value": f"{res['seconds']:.1f} s wall",
+                "detail": (
+                    f"{rows_per_epoch * res['epochs'] / res['train_seconds']:,.0f} rows/s per epoch; "
+                    f"TensorFlow's import before it: {res['import']:.1f} s; fastest of "
+                    f"{', '.join(format(r['seconds'], '.1f') for r in attempts)} s"
+                ),
+            }
+        )
     recipe, ours = results["report recipe (seed features, batch 64)"], results["default"]
     ratio = recipe["seconds"] / ours["seconds"]
     with_import = (recipe["seconds"] + recipe["import"]) / (ours["seconds"] + ours["import"])
-    report.append({"measure": "training speed-up of the default over the report recipe", "value": f"{ratio:.1f}x",
-                   "detail": f"{with_import:.1f}x counting each process's TensorFlow import"})
+    report.append(
+        {
+            "measure": "training speed-up of the default over the report recipe",
+            "value": f"{ratio:.1f}x",
+            "detail": f"{with_import:.1f}x counting each process's TensorFlow import",
+        }
+    )
 
 
 def bench_quality(report) -> None:
@@ -149,10 +161,13 @@ def bench_quality(report) -> None:
 
     table = summarize(run(["csdmc2010"], [0, 1, 2], 50))
     for _, row in table[table["detector"] == "autoencoder"].iterrows():
-        report.append({
-            "measure": f"quality on csdmc2010 (protocol, 3 seeds): autoencoder, {row['features']} features",
-            "value": f"ROC-AUC {row['ROC-AUC']:.3f}", "detail": f"PR-AUC {row['PR-AUC']:.3f}",
-        })
+        report.append(
+            {
+                "measure": f"quality on csdmc2010 (protocol, 3 seeds): autoencoder, {row['features']} features",
+                "value": f"ROC-AUC {row['ROC-AUC']:.3f}",
+                "detail": f"PR-AUC {row['PR-AUC']:.3f}",
+            }
+        )
 
 
 def bench_scoring(report, sizes, model_dir: Path) -> dict:
@@ -163,13 +178,17 @@ def bench_scoring(report, sizes, model_dir: Path) -> dict:
         out = CACHE / f"scores_{rows}.csv"
         res, peak = in_subprocess(SCORE_END_TO_END, path, "bench", model_dir, out)
         growth[rows] = res["seconds"]
-        report.append({
-            "measure": f"score end to end, {rows:,} rows (CSV -> scores CSV)",
-            "value": f"{res['seconds']:.1f} s, {rows / res['seconds']:,.0f} rows/s",
-            "detail": (f"{res['seconds'] / read['seconds']:.1f}x pandas read ({read['seconds']:.2f} s); "
-                       f"read {res['read']:.1f} s, score {res['score']:.1f} s, write {res['write']:.1f} s; "
-                       f"peak RSS {peak:,} MB"),
-        })
+        report.append(
+            {
+                "measure": f"score end to end, {rows:,} rows (CSV -> scores CSV)",
+                "value": f"{res['seconds']:.1f} s, {rows / res['seconds']:,.0f} rows/s",
+                "detail": (
+                    f"{res['seconds'] / read['seconds']:.1f}x pandas read ({read['seconds']:.2f} s); "
+                    f"read {res['read']:.1f} s, score {res['score']:.1f} s, write {res['write']:.1f} s; "
+                    f"peak RSS {peak:,} MB"
+                ),
+            }
+        )
     return growth
 
 
@@ -187,13 +206,22 @@ def bench_threshold(report, scores_path: Path) -> None:
         np.searchsorted(view.bin_edges, t)  # where the line sits on the pre-binned histogram
         scores.iloc[view.flagged_positions(t, limit=50)]
         timings.append((time.perf_counter() - started) * 1000)
-    report.append({
-        "measure": f"threshold change at {len(scores):,} scored rows (count, bins, first 50 rows)",
-        "value": f"median {np.median(timings):.2f} ms", "detail": f"p95 {np.percentile(timings, 95):.2f} ms",
-    })
+    report.append(
+        {
+            "measure": f"threshold change at {len(scores):,} scored rows (count, bins, first 50 rows)",
+            "value": f"median {np.median(timings):.2f} ms",
+            "detail": f"p95 {np.percentile(timings, 95):.2f} ms",
+        }
+    )
     started = time.perf_counter()
     flagged_frame(scores, float(np.median(thresholds)))
-    report.append({"measure": "  for comparison: full scan + sort of the flagged rows", "value": f"{(time.perf_counter() - started) * 1000:.0f} ms", "detail": ""})
+    report.append(
+        {
+            "measure": "  for comparison: full scan + sort of the flagged rows",
+            "value": f"{(time.perf_counter() - started) * 1000:.0f} ms",
+            "detail": "",
+        }
+    )
 
 
 def bench_tsne(report, sizes) -> dict:
@@ -207,7 +235,13 @@ def bench_tsne(report, sizes) -> dict:
         started = time.perf_counter()
         tsne_map(features, flagged)
         growth[rows] = time.perf_counter() - started
-        report.append({"measure": f"t-SNE map, {rows:,} scored rows", "value": f"{growth[rows]:.1f} s", "detail": "sampled to the cap, every flagged row kept"})
+        report.append(
+            {
+                "measure": f"t-SNE map, {rows:,} scored rows",
+                "value": f"{growth[rows]:.1f} s",
+                "detail": "sampled to the cap, every flagged row kept",
+            }
+        )
     return growth
 
 
@@ -222,17 +256,30 @@ def bench_cold_start(report, rounds: int = 3) -> None:
     # A fresh server each round; the fastest counts (a busy machine only adds time).
     times = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = p.chromium.launch(
+            executable_path=chromium,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         try:
             for _ in range(rounds):
                 times.append(_time_to_home_page(browser.new_page()))
         finally:
             browser.close()
-    report.append({"measure": "dashboard cold start (streamlit run -> home page heading rendered)",
-                   "value": f"{min(times):.1f} s",
-                   "detail": f"headless Chromium already open; fastest of {', '.join(f'{t:.1f}' for t in times)} s"})
+    report.append(
+        {
+            "measure": "dashboard cold start (streamlit run -> home page heading rendered)",
+            "value": f"{min(times):.1f} s",
+            "detail": f"headless Chromium already open; fastest of {', '.join(f'{t:.1f}' for t in times)} s",
+        }
+    )
 
 
 def _time_to_home_page(page) -> float:
@@ -242,9 +289,20 @@ def _time_to_home_page(page) -> float:
         port = sock.getsockname()[1]
     started = time.perf_counter()
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
-         "--server.headless", "true"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "dashboard.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         while True:
@@ -268,9 +326,23 @@ def _serve(artifacts: Path):
         port = sock.getsockname()[1]
     env = {**os.environ, "EMAIL_AD_ARTIFACTS": str(artifacts), "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
-         "--server.headless", "true", "--server.address", "127.0.0.1"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "dashboard.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     return server, f"http://127.0.0.1:{port}"
 
@@ -296,9 +368,18 @@ def bench_browser_upload(report, rows: int, model_dir: Path) -> None:
     server, url = _serve(model_dir)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=[
-                "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run"])
+            browser = p.chromium.launch(
+                executable_path=chromium,
+                args=[
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                ],
+            )
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(600_000)
             for _ in range(600):
@@ -321,24 +402,31 @@ def bench_browser_upload(report, rows: int, model_dir: Path) -> None:
             page.get_by_text("Flagged mail").wait_for()
             page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
             scored = time.perf_counter() - started
-            flagged = page.locator('[data-testid="stMetric"]', has_text="Flagged").first.locator(
-                '[data-testid="stMetricValue"]').inner_text()
+            flagged = (
+                page.locator('[data-testid="stMetric"]', has_text="Flagged")
+                .first.locator('[data-testid="stMetricValue"]')
+                .inner_text()
+            )
             browser.close()
         peak = _peak_rss_mb(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
-    report.append({
-        "measure": f"browser: upload a {rows:,}-row CSV ({megabytes:.0f} MB) on Data, then score it on Detect",
-        "value": f"upload + check {uploaded:.1f} s, score + first render {scored:.1f} s",
-        "detail": f"{flagged} rows flagged; dashboard server peak RSS {peak:,} MB",
-    })
+    report.append(
+        {
+            "measure": f"browser: upload a {rows:,}-row CSV ({megabytes:.0f} MB) on Data, then score it on Detect",
+            "value": f"upload + check {uploaded:.1f} s, score + first render {scored:.1f} s",
+            "detail": f"{flagged} rows flagged; dashboard server peak RSS {peak:,} MB",
+        }
+    )
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    parser.add_argument("--skip-training", action="store_true", help="skip the two 100k-row trainings and the quality run")
+    parser.add_argument(
+        "--skip-training", action="store_true", help="skip the two 100k-row trainings and the quality run"
+    )
     parser.add_argument("--skip-browser", action="store_true")
     args = parser.parse_args(argv)
     sizes = sorted(args.rows)
@@ -358,9 +446,26 @@ def main(argv=None) -> int:
             delete_bundle("bench", model_dir)
         sample = CACHE / "train_sample.csv"
         pd.read_csv(demo_csv(sizes[-1]), dtype=str, keep_default_na=False).sample(
-            n=min(20_000, sizes[-1]), random_state=0).to_csv(sample, index=False)
-        subprocess.run([sys.executable, "-m", "core", "train", str(sample), "--artifacts", str(model_dir),
-                        "--name", "bench", "--epochs", "10"], cwd=ROOT, check=True, capture_output=True)
+            n=min(20_000, sizes[-1]), random_state=0
+        ).to_csv(sample, index=False)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "core",
+                "train",
+                str(sample),
+                "--artifacts",
+                str(model_dir),
+                "--name",
+                "bench",
+                "--epochs",
+                "10",
+            ],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
 
     if not args.skip_training:
         bench_training(report)
@@ -375,8 +480,13 @@ def main(argv=None) -> int:
         lo, hi = sizes[0], sizes[-1]
         for label, growth in (("scoring", growth_score), ("t-SNE map", growth_tsne)):
             factor = growth[hi] / growth[lo]
-            report.append({"measure": f"growth {lo:,} -> {hi:,} rows: {label}", "value": f"{factor:.1f}x time for {hi / lo:.0f}x rows",
-                           "detail": "linear or better" if factor <= hi / lo * 1.1 else "worse than linear"})
+            report.append(
+                {
+                    "measure": f"growth {lo:,} -> {hi:,} rows: {label}",
+                    "value": f"{factor:.1f}x time for {hi / lo:.0f}x rows",
+                    "detail": "linear or better" if factor <= hi / lo * 1.1 else "worse than linear",
+                }
+            )
     print(markdown_table(pd.DataFrame(report)))
     return 0
 

@@ -29,7 +29,7 @@ import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 
@@ -93,7 +93,7 @@ def library_versions() -> dict:
 
 
 def default_name() -> str:
-    return "model-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    return "model-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
 
 
 def check_name(name: str) -> str:
@@ -105,9 +105,14 @@ def check_name(name: str) -> str:
     return name
 
 
-def save_bundle(detector, artifacts_dir: str | os.PathLike = DEFAULT_ARTIFACTS, *,
-                name: str | None = None, extra_metadata: dict | None = None,
-                stale_after: float = 24 * 3600) -> BundleInfo:
+def save_bundle(
+    detector,
+    artifacts_dir: str | os.PathLike = DEFAULT_ARTIFACTS,
+    *,
+    name: str | None = None,
+    extra_metadata: dict | None = None,
+    stale_after: float = 24 * 3600,
+) -> BundleInfo:
     """Save a fitted detector as a new bundle and return where it went.
 
     The bundle is complete or absent: files go to a temporary folder, are flushed to disk,
@@ -123,11 +128,14 @@ def save_bundle(detector, artifacts_dir: str | os.PathLike = DEFAULT_ARTIFACTS, 
         detector.model_.save(temp / MODEL_FILE)
         joblib.dump(detector.preprocessor_, temp / PREPROCESSOR_FILE)
         np.save(temp / TEST_ERRORS_FILE, np.asarray(detector.test_errors_, dtype=np.float64))
-        np.savez(temp / WEIGHTS_FILE, **{
-            f"{part}_{i}": array
-            for i, (kernel, bias, _) in enumerate(detector.dense_layers_)
-            for part, array in (("kernel", kernel), ("bias", bias))
-        })
+        np.savez(
+            temp / WEIGHTS_FILE,
+            **{
+                f"{part}_{i}": array
+                for i, (kernel, bias, _) in enumerate(detector.dense_layers_)
+                for part, array in (("kernel", kernel), ("bias", bias))
+            },
+        )
         meta = _metadata(detector, extra_metadata or {})
         (temp / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=_json_default))
         _write_manifest(temp)
@@ -141,7 +149,7 @@ def save_bundle(detector, artifacts_dir: str | os.PathLike = DEFAULT_ARTIFACTS, 
 
 def remove_stale_temporaries(root: Path, older_than: float) -> None:
     """Delete temporary folders of saves that died (killed, power loss) long enough ago."""
-    now = datetime.now(timezone.utc).timestamp()
+    now = datetime.now(UTC).timestamp()
     for path in root.glob(_TEMP_PREFIX + "*"):
         try:
             if now - path.stat().st_mtime >= older_than:
@@ -171,7 +179,7 @@ def _metadata(detector, extra: dict) -> dict:
     params = detector.get_params()
     return {
         "format_version": FORMAT_VERSION,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "threshold": float(detector.threshold_),
         "error_scale": np.asarray(detector.error_scale_, dtype=float).tolist(),
         "outside_scale": np.asarray(detector.outside_scale_, dtype=float).tolist(),
@@ -188,9 +196,7 @@ def _metadata(detector, extra: dict) -> dict:
         "stopped_early": bool(detector.stopped_early_),
         "history": detector.history_,
         "test_error_histogram": {"counts": counts.tolist(), "edges": edges.tolist()},
-        "test_error_quantiles": {
-            str(q): float(np.percentile(errors, q)) for q in (50, 90, 95, 99)
-        },
+        "test_error_quantiles": {str(q): float(np.percentile(errors, q)) for q in (50, 90, 95, 99)},
         "library_versions": library_versions(),
         **extra,
     }

@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from core.errors import DataError
 from core.schema import PRESETS
 
@@ -42,7 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("data", metavar="DATA.csv", help="the log: UUID, Recipient, Sender, Subject, Time Processed")
         p.add_argument("--preset", choices=sorted(PRESETS), help="column names of a known export")
         p.add_argument(
-            "--map", action="append", default=[], metavar="FIELD=HEADER",
+            "--map",
+            action="append",
+            default=[],
+            metavar="FIELD=HEADER",
             help="map a header onto a field, e.g. --map 'Time Processed=date' (repeatable)",
         )
 
@@ -53,18 +55,28 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train a detector and save it as a bundle")
     add_input(train)
     add_bundle(train)
-    train.add_argument("--features", choices=("email", "seed"), default="email",
-                       help="email (default): mail-aware features; seed: the report's recipe")
+    train.add_argument(
+        "--features",
+        choices=("email", "seed"),
+        default="email",
+        help="email (default): mail-aware features; seed: the report's recipe",
+    )
     # None = the detector's own default (core.model.AutoencoderDetector), which the help
     # repeats without importing it (keeps --help fast); a test keeps the two in step.
     train.add_argument("--epochs", type=int, default=None, help="epochs of the final fit (default 50)")
     train.add_argument("--batch-size", type=int, default=None, help="default 1024")
-    train.add_argument("--percentile", type=float, default=None, help="threshold percentile of test errors (default 95)")
+    train.add_argument(
+        "--percentile", type=float, default=None, help="threshold percentile of test errors (default 95)"
+    )
     train.add_argument("--test-size", type=float, default=None, help="held-out share for the threshold (default 0.2)")
     train.add_argument("--validation-split", type=float, default=None, help="default 0.1")
-    train.add_argument("--trim-fraction", type=float, default=None,
-                       help="share of the training mail a screening fit finds least normal and leaves out "
-                            "(default 0.2; 0 = one plain fit)")
+    train.add_argument(
+        "--trim-fraction",
+        type=float,
+        default=None,
+        help="share of the training mail a screening fit finds least normal and leaves out "
+        "(default 0.2; 0 = one plain fit)",
+    )
     train.add_argument("--early-stopping", action="store_true")
     train.add_argument("--seed", type=int, default=None, help="default 0")
 
@@ -165,12 +177,17 @@ def cmd_train(args) -> int:
     log = _load(args)
     usable = log.frame[log.scorable]
     given = {
-        "epochs": args.epochs, "batch_size": args.batch_size, "percentile": args.percentile,
-        "test_size": args.test_size, "validation_split": args.validation_split,
-        "trim_fraction": args.trim_fraction, "seed": args.seed,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "percentile": args.percentile,
+        "test_size": args.test_size,
+        "validation_split": args.validation_split,
+        "trim_fraction": args.trim_fraction,
+        "seed": args.seed,
     }
     detector = AutoencoderDetector(
-        feature_set=args.features, early_stopping=args.early_stopping,
+        feature_set=args.features,
+        early_stopping=args.early_stopping,
         **{name: value for name, value in given.items() if value is not None},
     )
     started = time.perf_counter()
@@ -212,15 +229,26 @@ def cmd_train(args) -> int:
 def cmd_detect(args) -> int:
     from core.artifacts import load_bundle
     from core.scoring import (
-        ERROR, FLAGGED_COLUMNS, REASON, UUID, flagged_frame, resolve_threshold, score_log, write_csv,
+        ERROR,
+        FLAGGED_COLUMNS,
+        REASON,
+        UUID,
+        flagged_frame,
+        resolve_threshold,
+        score_log,
+        write_csv,
     )
 
     log = _load(args)
     detector = load_bundle(args.name, _artifacts(args))
     scores = score_log(detector, log)
     threshold = resolve_threshold(
-        scores[ERROR].to_numpy(), fitted=detector.threshold_, value=args.threshold,
-        percentile=args.percentile, rate=args.rate, top=args.top,
+        scores[ERROR].to_numpy(),
+        fitted=detector.threshold_,
+        value=args.threshold,
+        percentile=args.percentile,
+        rate=args.rate,
+        top=args.top,
     )
     scores["is_anomaly"] = scores[ERROR].to_numpy() > threshold
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

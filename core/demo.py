@@ -106,8 +106,16 @@ _HOURLY = {
 
 DEPARTMENTS = ("Executive", "Sales", "Engineering", "Support", "Finance", "Marketing", "HR", "IT", "Legal")
 _DEPT = {name: i for i, name in enumerate(DEPARTMENTS)}
-_STAFF_PER_300 = {"Sales": 70, "Engineering": 90, "Support": 50, "Finance": 25,
-                  "Marketing": 20, "HR": 15, "IT": 14, "Legal": 10}
+_STAFF_PER_300 = {
+    "Sales": 70,
+    "Engineering": 90,
+    "Support": 50,
+    "Finance": 25,
+    "Marketing": 20,
+    "HR": 15,
+    "IT": 14,
+    "Legal": 10,
+}
 _LABS_SHARE_OF_ENGINEERING = 0.45
 
 _EXECUTIVES = (
@@ -137,12 +145,39 @@ _OWN_DEPT_MASS = 0.68
 
 # How strongly each department writes internal / outbound / receives inbound mail.
 _CATEGORY_DEPT_WEIGHT = {
-    "internal": {"Executive": 1.3, "Sales": 0.9, "Engineering": 1.2, "Support": 0.9, "Finance": 1.0,
-                 "Marketing": 1.0, "HR": 1.1, "IT": 1.0, "Legal": 0.9},
-    "outbound": {"Executive": 0.8, "Sales": 2.0, "Engineering": 0.3, "Support": 1.6, "Finance": 0.9,
-                 "Marketing": 1.0, "HR": 0.8, "IT": 0.5, "Legal": 1.0},
-    "inbound": {"Executive": 0.9, "Sales": 2.0, "Engineering": 0.35, "Support": 1.8, "Finance": 1.0,
-                "Marketing": 1.0, "HR": 0.9, "IT": 0.5, "Legal": 1.0},
+    "internal": {
+        "Executive": 1.3,
+        "Sales": 0.9,
+        "Engineering": 1.2,
+        "Support": 0.9,
+        "Finance": 1.0,
+        "Marketing": 1.0,
+        "HR": 1.1,
+        "IT": 1.0,
+        "Legal": 0.9,
+    },
+    "outbound": {
+        "Executive": 0.8,
+        "Sales": 2.0,
+        "Engineering": 0.3,
+        "Support": 1.6,
+        "Finance": 0.9,
+        "Marketing": 1.0,
+        "HR": 0.8,
+        "IT": 0.5,
+        "Legal": 1.0,
+    },
+    "inbound": {
+        "Executive": 0.9,
+        "Sales": 2.0,
+        "Engineering": 0.35,
+        "Support": 1.8,
+        "Finance": 1.0,
+        "Marketing": 1.0,
+        "HR": 0.9,
+        "IT": 0.5,
+        "Legal": 1.0,
+    },
 }
 
 # Which kinds of external organisation each department deals with.
@@ -230,188 +265,719 @@ _EXTERNAL_DOMAINS = (
 _FREEMAIL_DOMAINS = ("gmail.com", "outlook.com", "yahoo.com", "icloud.com", "proton.me", "gmx.net")
 
 _FIRST_NAMES = (
-    "James", "Mary", "John", "Patricia", "Robert", "Jennifer", "Michael", "Linda", "William", "Elizabeth",
-    "Daniel", "Susan", "Thomas", "Jessica", "Christopher", "Sarah", "Matthew", "Karen", "Anthony", "Lisa",
-    "Mark", "Nancy", "Steven", "Sandra", "Andrew", "Ashley", "Joshua", "Emily", "Kevin", "Michelle",
-    "Brian", "Amanda", "George", "Melissa", "Timothy", "Stephanie", "Ryan", "Rebecca", "Jacob", "Laura",
-    "Nicholas", "Emma", "Eric", "Olivia", "Jonathan", "Sophia", "Samuel", "Chloe", "Benjamin", "Grace",
-    "Lucas", "Mia", "Noah", "Hannah", "Liam", "Isabella", "Ethan", "Ava", "Oliver", "Zoe",
-    "Ahmed", "Fatima", "Omar", "Aisha", "Wei", "Mei", "Hiroshi", "Yuki", "Raj", "Priya",
-    "Arjun", "Ananya", "Carlos", "Sofia", "Diego", "Lucia", "Mateo", "Valentina", "Pierre", "Camille",
-    "Lars", "Ingrid", "Sven", "Astrid", "Klaus", "Greta", "Marco", "Giulia", "Pavel", "Katarina",
-    "Kwame", "Amara", "Tunde", "Zainab", "Ivan", "Natalia", "Jin", "Soo-ah", "Tomasz", "Agnieszka",
-    "Connor", "Siobhan", "Felix", "Leonie", "Nils", "Freya", "Mohammed", "Leila", "Tariq", "Nadia",
+    "James",
+    "Mary",
+    "John",
+    "Patricia",
+    "Robert",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "William",
+    "Elizabeth",
+    "Daniel",
+    "Susan",
+    "Thomas",
+    "Jessica",
+    "Christopher",
+    "Sarah",
+    "Matthew",
+    "Karen",
+    "Anthony",
+    "Lisa",
+    "Mark",
+    "Nancy",
+    "Steven",
+    "Sandra",
+    "Andrew",
+    "Ashley",
+    "Joshua",
+    "Emily",
+    "Kevin",
+    "Michelle",
+    "Brian",
+    "Amanda",
+    "George",
+    "Melissa",
+    "Timothy",
+    "Stephanie",
+    "Ryan",
+    "Rebecca",
+    "Jacob",
+    "Laura",
+    "Nicholas",
+    "Emma",
+    "Eric",
+    "Olivia",
+    "Jonathan",
+    "Sophia",
+    "Samuel",
+    "Chloe",
+    "Benjamin",
+    "Grace",
+    "Lucas",
+    "Mia",
+    "Noah",
+    "Hannah",
+    "Liam",
+    "Isabella",
+    "Ethan",
+    "Ava",
+    "Oliver",
+    "Zoe",
+    "Ahmed",
+    "Fatima",
+    "Omar",
+    "Aisha",
+    "Wei",
+    "Mei",
+    "Hiroshi",
+    "Yuki",
+    "Raj",
+    "Priya",
+    "Arjun",
+    "Ananya",
+    "Carlos",
+    "Sofia",
+    "Diego",
+    "Lucia",
+    "Mateo",
+    "Valentina",
+    "Pierre",
+    "Camille",
+    "Lars",
+    "Ingrid",
+    "Sven",
+    "Astrid",
+    "Klaus",
+    "Greta",
+    "Marco",
+    "Giulia",
+    "Pavel",
+    "Katarina",
+    "Kwame",
+    "Amara",
+    "Tunde",
+    "Zainab",
+    "Ivan",
+    "Natalia",
+    "Jin",
+    "Soo-ah",
+    "Tomasz",
+    "Agnieszka",
+    "Connor",
+    "Siobhan",
+    "Felix",
+    "Leonie",
+    "Nils",
+    "Freya",
+    "Mohammed",
+    "Leila",
+    "Tariq",
+    "Nadia",
 )
 _LAST_NAMES = (
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez", "Martinez",
-    "Hernandez", "Lopez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin", "Lee",
-    "Thompson", "White", "Harris", "Clark", "Lewis", "Robinson", "Walker", "Young", "Allen", "King",
-    "Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams", "Nelson", "Baker",
-    "Hall", "Rivera", "Campbell", "Mitchell", "Carter", "Roberts", "Patel", "Shah", "Kumar", "Singh",
-    "Wang", "Zhang", "Li", "Liu", "Tanaka", "Sato", "Suzuki", "Kim", "Park", "Choi",
-    "Muller", "Schmidt", "Schneider", "Fischer", "Weber", "Becker", "Hoffmann", "Dubois", "Laurent", "Moreau",
-    "Bernard", "Rossi", "Russo", "Ferrari", "Bianchi", "Novak", "Kowalski", "Nowak", "Ivanov", "Petrov",
-    "Johansson", "Andersson", "Nilsson", "Larsen", "Hansen", "Jensen", "OBrien", "Murphy", "Kelly", "Walsh",
-    "Mensah", "Okoye", "Adeyemi", "Haddad", "Khan", "Hussain", "Rahman", "Silva", "Santos", "Costa",
-    "Oliveira", "Pereira", "Alvarez", "Romero", "Castro", "Vargas", "Cohen", "Levi", "Novotny", "Horvat",
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Thompson",
+    "White",
+    "Harris",
+    "Clark",
+    "Lewis",
+    "Robinson",
+    "Walker",
+    "Young",
+    "Allen",
+    "King",
+    "Wright",
+    "Scott",
+    "Torres",
+    "Nguyen",
+    "Hill",
+    "Flores",
+    "Green",
+    "Adams",
+    "Nelson",
+    "Baker",
+    "Hall",
+    "Rivera",
+    "Campbell",
+    "Mitchell",
+    "Carter",
+    "Roberts",
+    "Patel",
+    "Shah",
+    "Kumar",
+    "Singh",
+    "Wang",
+    "Zhang",
+    "Li",
+    "Liu",
+    "Tanaka",
+    "Sato",
+    "Suzuki",
+    "Kim",
+    "Park",
+    "Choi",
+    "Muller",
+    "Schmidt",
+    "Schneider",
+    "Fischer",
+    "Weber",
+    "Becker",
+    "Hoffmann",
+    "Dubois",
+    "Laurent",
+    "Moreau",
+    "Bernard",
+    "Rossi",
+    "Russo",
+    "Ferrari",
+    "Bianchi",
+    "Novak",
+    "Kowalski",
+    "Nowak",
+    "Ivanov",
+    "Petrov",
+    "Johansson",
+    "Andersson",
+    "Nilsson",
+    "Larsen",
+    "Hansen",
+    "Jensen",
+    "OBrien",
+    "Murphy",
+    "Kelly",
+    "Walsh",
+    "Mensah",
+    "Okoye",
+    "Adeyemi",
+    "Haddad",
+    "Khan",
+    "Hussain",
+    "Rahman",
+    "Silva",
+    "Santos",
+    "Costa",
+    "Oliveira",
+    "Pereira",
+    "Alvarez",
+    "Romero",
+    "Castro",
+    "Vargas",
+    "Cohen",
+    "Levi",
+    "Novotny",
+    "Horvat",
 )
 
-_PROJECTS = ("Atlas", "Borealis", "Cascade", "Delta", "Ember", "Falcon", "Granite", "Harbor", "Ion",
-             "Juniper", "Kestrel", "Lumen", "Meridian", "Nimbus", "Orion", "Pioneer", "Quartz",
-             "Redwood", "Sierra", "Tundra", "Vega", "Zephyr")
-_REPOS = ("order-service", "web-portal", "billing-api", "data-pipeline", "mobile-app", "infra",
-          "auth-service", "search", "inventory-sync", "design-system")
-_PRODUCTS = ("Northwind ERP", "Northwind Analytics", "Supply Hub", "Order Portal", "Inventory Cloud",
-             "Route Planner")
-_ROLES = ("Account Executive", "Senior Software Engineer", "Data Analyst", "Support Specialist",
-          "Financial Controller", "HR Generalist", "Product Marketing Manager", "IT Administrator",
-          "Paralegal", "Engineering Manager")
-_TOOLS = ("Salesforce", "Jira", "Figma", "Tableau", "Adobe Creative Cloud", "Zoom", "Slack",
-          "GitHub Enterprise", "Okta", "DocuSign")
-_TOPICS = ("login issues", "invoice discrepancy", "API timeouts", "data export", "SSO configuration",
-           "report scheduling", "mobile sync", "password reset", "integration errors", "shipping delays")
-_CAMPAIGNS = ("Autumn Launch", "Webinar Series", "Partner Summit", "Customer Stories", "Holiday Promo",
-              "Product Tour")
+_PROJECTS = (
+    "Atlas",
+    "Borealis",
+    "Cascade",
+    "Delta",
+    "Ember",
+    "Falcon",
+    "Granite",
+    "Harbor",
+    "Ion",
+    "Juniper",
+    "Kestrel",
+    "Lumen",
+    "Meridian",
+    "Nimbus",
+    "Orion",
+    "Pioneer",
+    "Quartz",
+    "Redwood",
+    "Sierra",
+    "Tundra",
+    "Vega",
+    "Zephyr",
+)
+_REPOS = (
+    "order-service",
+    "web-portal",
+    "billing-api",
+    "data-pipeline",
+    "mobile-app",
+    "infra",
+    "auth-service",
+    "search",
+    "inventory-sync",
+    "design-system",
+)
+_PRODUCTS = ("Northwind ERP", "Northwind Analytics", "Supply Hub", "Order Portal", "Inventory Cloud", "Route Planner")
+_ROLES = (
+    "Account Executive",
+    "Senior Software Engineer",
+    "Data Analyst",
+    "Support Specialist",
+    "Financial Controller",
+    "HR Generalist",
+    "Product Marketing Manager",
+    "IT Administrator",
+    "Paralegal",
+    "Engineering Manager",
+)
+_TOOLS = (
+    "Salesforce",
+    "Jira",
+    "Figma",
+    "Tableau",
+    "Adobe Creative Cloud",
+    "Zoom",
+    "Slack",
+    "GitHub Enterprise",
+    "Okta",
+    "DocuSign",
+)
+_TOPICS = (
+    "login issues",
+    "invoice discrepancy",
+    "API timeouts",
+    "data export",
+    "SSO configuration",
+    "report scheduling",
+    "mobile sync",
+    "password reset",
+    "integration errors",
+    "shipping delays",
+)
+_CAMPAIGNS = ("Autumn Launch", "Webinar Series", "Partner Summit", "Customer Stories", "Holiday Promo", "Product Tour")
 _EVENTS = ("SaaS Connect Berlin", "Retail Tech Expo", "Partner Summit", "Supply Chain Forum")
 _POLICIES = ("Acceptable Use", "Data Retention", "Travel & Expenses", "Remote Work", "Information Security")
 _STAGES = ("Qualification", "Discovery", "Proposal", "Negotiation", "Closed Won", "Closed Lost")
-_IT_ISSUES = ("Laptop not booting", "VPN connection drops", "New monitor request", "Printer offline",
-              "Shared drive access", "Outlook keeps crashing", "Password reset")
+_IT_ISSUES = (
+    "Laptop not booting",
+    "VPN connection drops",
+    "New monitor request",
+    "Printer offline",
+    "Shared drive access",
+    "Outlook keeps crashing",
+    "Password reset",
+)
 _STATUSES = ("In Progress", "Waiting for customer", "Resolved", "Closed")
 _CHANNELS = ("general", "sales-team", "eng-announcements", "support-escalations", "random", "incidents")
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday")
-_HEADLINES = ("Q3 results and what's next", "Meet the new Labs team", "Office move update",
-              "Customer wins of the month", "Security awareness month", "Welcome our new starters",
-              "Product roadmap highlights", "Volunteering day recap")
+_HEADLINES = (
+    "Q3 results and what's next",
+    "Meet the new Labs team",
+    "Office move update",
+    "Customer wins of the month",
+    "Security awareness month",
+    "Welcome our new starters",
+    "Product roadmap highlights",
+    "Volunteering day recap",
+)
 
 _INTERNAL_SUBJECTS = {
-    "Executive": ("Board deck {quarter}", "Leadership offsite agenda", "Org announcement draft",
-                  "{quarter} OKRs", "Strategy review: {project}", "Hiring plan {year}",
-                  "Exec staff meeting", "Budget sign-off {quarter}"),
-    "Sales": ("Pipeline review {quarter}", "Deal desk: discount approval for {customer}",
-              "Forecast call prep - {weekday}", "Territory planning {quarter}", "Commission statement {month}",
-              "Handover: {customer} account", "Quote Q-{num} needs approval", "{product} positioning deck"),
-    "Engineering": ("Code review: {repo} #{num}", "Design doc: {project}", "Sprint {small} planning",
-                    "Incident postmortem: {repo}", "Release {version} checklist", "Flaky tests in {repo}",
-                    "Architecture sync - {project}", "On-call rota {month}"),
-    "Support": ("Escalation: {customer} ticket #{ticket}", "Weekly support metrics",
-                "Knowledge base article: {topic}", "Shift swap {weekday}", "Bug report: {topic}",
-                "Customer health review - {customer}"),
-    "Finance": ("Month-end close {month}", "Budget {quarter} variance", "Expense policy update",
-                "Invoice approval INV-{num}", "Cash flow forecast {quarter}", "Audit prep: {quarter}",
-                "Payroll accrual {month}"),
-    "Marketing": ("Campaign brief: {campaign}", "Webinar {month} - speakers", "Blog draft: {topic}",
-                  "Brand guidelines v{small}", "Event logistics - {event}", "Newsletter copy for review"),
-    "HR": ("Offer approval: {role}", "Interview feedback - {person}", "Onboarding: {person} starts {weekday}",
-           "Performance review cycle {quarter}", "Benefits enrollment reminder", "Training schedule {month}"),
-    "IT": ("Laptop refresh {quarter}", "VPN maintenance {weekday}", "Access request: {tool}",
-           "MFA enrollment reminder", "New starter accounts - {month}", "Patch window {weekday}"),
-    "Legal": ("NDA review - {customer}", "Contract redlines: {customer} MSA", "Trademark filing {project}",
-              "DPA question - {customer}", "Policy update: {policy}"),
+    "Executive": (
+        "Board deck {quarter}",
+        "Leadership offsite agenda",
+        "Org announcement draft",
+        "{quarter} OKRs",
+        "Strategy review: {project}",
+        "Hiring plan {year}",
+        "Exec staff meeting",
+        "Budget sign-off {quarter}",
+    ),
+    "Sales": (
+        "Pipeline review {quarter}",
+        "Deal desk: discount approval for {customer}",
+        "Forecast call prep - {weekday}",
+        "Territory planning {quarter}",
+        "Commission statement {month}",
+        "Handover: {customer} account",
+        "Quote Q-{num} needs approval",
+        "{product} positioning deck",
+    ),
+    "Engineering": (
+        "Code review: {repo} #{num}",
+        "Design doc: {project}",
+        "Sprint {small} planning",
+        "Incident postmortem: {repo}",
+        "Release {version} checklist",
+        "Flaky tests in {repo}",
+        "Architecture sync - {project}",
+        "On-call rota {month}",
+    ),
+    "Support": (
+        "Escalation: {customer} ticket #{ticket}",
+        "Weekly support metrics",
+        "Knowledge base article: {topic}",
+        "Shift swap {weekday}",
+        "Bug report: {topic}",
+        "Customer health review - {customer}",
+    ),
+    "Finance": (
+        "Month-end close {month}",
+        "Budget {quarter} variance",
+        "Expense policy update",
+        "Invoice approval INV-{num}",
+        "Cash flow forecast {quarter}",
+        "Audit prep: {quarter}",
+        "Payroll accrual {month}",
+    ),
+    "Marketing": (
+        "Campaign brief: {campaign}",
+        "Webinar {month} - speakers",
+        "Blog draft: {topic}",
+        "Brand guidelines v{small}",
+        "Event logistics - {event}",
+        "Newsletter copy for review",
+    ),
+    "HR": (
+        "Offer approval: {role}",
+        "Interview feedback - {person}",
+        "Onboarding: {person} starts {weekday}",
+        "Performance review cycle {quarter}",
+        "Benefits enrollment reminder",
+        "Training schedule {month}",
+    ),
+    "IT": (
+        "Laptop refresh {quarter}",
+        "VPN maintenance {weekday}",
+        "Access request: {tool}",
+        "MFA enrollment reminder",
+        "New starter accounts - {month}",
+        "Patch window {weekday}",
+    ),
+    "Legal": (
+        "NDA review - {customer}",
+        "Contract redlines: {customer} MSA",
+        "Trademark filing {project}",
+        "DPA question - {customer}",
+        "Policy update: {policy}",
+    ),
 }
 # Internal recurring reports whose subject carries the date of sending.
 _DATED_SUBJECTS = {
-    "Executive": ("Daily briefing",), "Sales": ("Sales daily update", "Pipeline snapshot"),
-    "Engineering": ("Standup notes", "On-call handover"), "Support": ("Support shift report",),
-    "Finance": ("Cash position",), "Marketing": ("Campaign stats",), "HR": ("Recruiting update",),
-    "IT": ("Service desk summary",), "Legal": ("Contracts tracker",),
+    "Executive": ("Daily briefing",),
+    "Sales": ("Sales daily update", "Pipeline snapshot"),
+    "Engineering": ("Standup notes", "On-call handover"),
+    "Support": ("Support shift report",),
+    "Finance": ("Cash position",),
+    "Marketing": ("Campaign stats",),
+    "HR": ("Recruiting update",),
+    "IT": ("Service desk summary",),
+    "Legal": ("Contracts tracker",),
 }
 _DATED_SUBJECT_SHARE = 0.12
 _EXTERNAL_SUBJECTS = {
-    "Executive": ("Board meeting {month}", "Investor update {quarter}", "Partnership discussion",
-                  "Introduction: {org} x Northwind", "Lunch next week?", "Follow-up from our meeting"),
-    "Sales": ("Proposal for {org} - {product}", "Follow-up on our call", "{product} pricing for {org}",
-              "Renewal {org} {year}", "Meeting request: {product} demo", "Order confirmation PO-{num}",
-              "Contract draft for review", "Introduction: Northwind Traders x {org}"),
-    "Engineering": ("API integration question", "{project} - SDK access", "Support case {num}: API latency",
-                    "Security questionnaire", "License renewal for {tool}", "Webhook failures since {weekday}"),
-    "Support": ("[Ticket #{ticket}] {topic}", "Your request #{ticket} has been received",
-                "Issue with {topic}", "Question about order PO-{num}", "Follow-up on ticket #{ticket}"),
-    "Finance": ("Invoice INV-{num}", "Remittance advice {num}", "Payment confirmation",
-                "Statement of account {month}", "Audit request list {year}", "Credit note CN-{num}"),
-    "Marketing": ("Proposal: {campaign} campaign", "Media kit {year}", "Event sponsorship - {event}",
-                  "Creative assets for review", "Case study with {org}"),
-    "HR": ("Application for {role}", "Interview availability", "Candidate shortlist - {role}",
-           "Benefits renewal {year}", "Reference check: {person}", "Background check completed"),
-    "IT": ("License renewal: {tool}", "Quote for {small}0 laptops", "Service ticket {num}",
-           "Maintenance notice {weekday}", "Renewal quote {year}"),
-    "Legal": ("Executed NDA - {org}", "Redlines attached: MSA v{small}", "Engagement letter {year}",
-              "Matter {num} - status update"),
+    "Executive": (
+        "Board meeting {month}",
+        "Investor update {quarter}",
+        "Partnership discussion",
+        "Introduction: {org} x Northwind",
+        "Lunch next week?",
+        "Follow-up from our meeting",
+    ),
+    "Sales": (
+        "Proposal for {org} - {product}",
+        "Follow-up on our call",
+        "{product} pricing for {org}",
+        "Renewal {org} {year}",
+        "Meeting request: {product} demo",
+        "Order confirmation PO-{num}",
+        "Contract draft for review",
+        "Introduction: Northwind Traders x {org}",
+    ),
+    "Engineering": (
+        "API integration question",
+        "{project} - SDK access",
+        "Support case {num}: API latency",
+        "Security questionnaire",
+        "License renewal for {tool}",
+        "Webhook failures since {weekday}",
+    ),
+    "Support": (
+        "[Ticket #{ticket}] {topic}",
+        "Your request #{ticket} has been received",
+        "Issue with {topic}",
+        "Question about order PO-{num}",
+        "Follow-up on ticket #{ticket}",
+    ),
+    "Finance": (
+        "Invoice INV-{num}",
+        "Remittance advice {num}",
+        "Payment confirmation",
+        "Statement of account {month}",
+        "Audit request list {year}",
+        "Credit note CN-{num}",
+    ),
+    "Marketing": (
+        "Proposal: {campaign} campaign",
+        "Media kit {year}",
+        "Event sponsorship - {event}",
+        "Creative assets for review",
+        "Case study with {org}",
+    ),
+    "HR": (
+        "Application for {role}",
+        "Interview availability",
+        "Candidate shortlist - {role}",
+        "Benefits renewal {year}",
+        "Reference check: {person}",
+        "Background check completed",
+    ),
+    "IT": (
+        "License renewal: {tool}",
+        "Quote for {small}0 laptops",
+        "Service ticket {num}",
+        "Maintenance notice {weekday}",
+        "Renewal quote {year}",
+    ),
+    "Legal": (
+        "Executed NDA - {org}",
+        "Redlines attached: MSA v{small}",
+        "Engagement letter {year}",
+        "Matter {num} - status update",
+    ),
 }
 
 # Automated senders with random send times: (display name, address, audience, volume, subjects).
 _AUTOMATED_SENDERS = (
-    ("GitHub", "notifications@github.com", {"Engineering": 1.0}, 3.0,
-     ("[northwind/{repo}] {topic} (#{num})", "[northwind/{repo}] Run failed: CI - main ({sha})",
-      "[northwind/{repo}] Pull request #{num} merged", "[northwind/{repo}] Review requested on #{num}")),
-    ("Jira", "jira@atlassian.net", {"Engineering": 1.0, "Support": 0.6, "IT": 0.5}, 2.5,
-     ("[JIRA] (NWT-{num}) {topic}", "[JIRA] (SUP-{num}) {topic} - status changed",
-      "[JIRA] Updates for NWT-{num}")),
-    ("Salesforce", "noreply@salesforce.com", {"Sales": 1.0, "Executive": 0.2}, 2.0,
-     ("Opportunity {customer} - stage changed to {stage}", "Task reminder: follow up with {customer}",
-      "Lead assigned: {person} ({customer})")),
-    ("DocuSign", "dse@docusign.net", {"Sales": 0.6, "Legal": 1.0, "Finance": 0.6, "HR": 0.5}, 1.2,
-     ("Please DocuSign: {customer} MSA {year}", "Completed: {customer} Order Form {num}",
-      "Please DocuSign: Offer letter - {person}")),
-    ("Microsoft Teams", "noreply@microsoft.com", {d: 1.0 for d in DEPARTMENTS}, 2.0,
-     ("You have {small} missed messages in Teams", "{person} mentioned you in {channel}",
-      "Microsoft 365 Message center weekly digest")),
-    ("Amazon Web Services", "no-reply-aws@amazon.com", {"IT": 1.0, "Engineering": 0.5, "Finance": 0.3}, 0.8,
-     ("AWS Notification - Budget alert: {project}", "Your AWS Support case {num} has been updated",
-      "AWS Health Event - scheduled maintenance")),
-    ("Zoom", "no-reply@zoom.us", {"Sales": 1.0, "Executive": 0.8, "Marketing": 0.6, "HR": 0.5}, 1.0,
-     ("Cloud Recording - {project} sync is now available", "{person} has joined your meeting",
-      "Meeting reminder: {product} demo")),
-    ("LinkedIn", "messages-noreply@linkedin.com", {"HR": 1.0, "Sales": 0.5, "Marketing": 0.5}, 0.8,
-     ("{person} sent you a message", "You appeared in {small} searches this week",
-      "New applicants for {role}")),
-    ("Google Ads", "ads-noreply@google.com", {"Marketing": 1.0}, 0.5,
-     ("Your Google Ads campaign {campaign} - weekly performance", "Billing: payment received",
-      "Recommendations to improve {campaign}")),
-    ("HubSpot", "noreply@hubspot.com", {"Marketing": 1.0, "Sales": 0.3}, 0.6,
-     ("New form submission on {product} landing page", "Email {campaign}: performance report")),
-    ("Slack", "notification@slack.com", {"Engineering": 1.0, "Marketing": 0.5, "Support": 0.5}, 0.6,
-     ("[Slack] New messages from {person} in #{channel}", "[Slack] Notifications from the Northwind workspace")),
-    ("FedEx", "trackingupdates@fedex.com", {"Sales": 0.5, "Support": 1.0, "Finance": 0.3}, 0.5,
-     ("FedEx Shipment {num} Delivered", "FedEx Shipment {num}: on its way")),
-    ("NWT IT Helpdesk", "helpdesk@northwind-traders.com", {d: 1.0 for d in DEPARTMENTS}, 1.2,
-     ("[IT-{num}] {it_issue} - status updated to {status}", "[IT-{num}] {it_issue} - ticket received")),
-    ("NWT Expenses", "expenses@northwind-traders.com", {d: 1.0 for d in DEPARTMENTS}, 0.7,
-     ("Expense report ER-{num} approved", "Expense report ER-{num} needs your approval",
-      "Reminder: submit {month} expenses")),
+    (
+        "GitHub",
+        "notifications@github.com",
+        {"Engineering": 1.0},
+        3.0,
+        (
+            "[northwind/{repo}] {topic} (#{num})",
+            "[northwind/{repo}] Run failed: CI - main ({sha})",
+            "[northwind/{repo}] Pull request #{num} merged",
+            "[northwind/{repo}] Review requested on #{num}",
+        ),
+    ),
+    (
+        "Jira",
+        "jira@atlassian.net",
+        {"Engineering": 1.0, "Support": 0.6, "IT": 0.5},
+        2.5,
+        ("[JIRA] (NWT-{num}) {topic}", "[JIRA] (SUP-{num}) {topic} - status changed", "[JIRA] Updates for NWT-{num}"),
+    ),
+    (
+        "Salesforce",
+        "noreply@salesforce.com",
+        {"Sales": 1.0, "Executive": 0.2},
+        2.0,
+        (
+            "Opportunity {customer} - stage changed to {stage}",
+            "Task reminder: follow up with {customer}",
+            "Lead assigned: {person} ({customer})",
+        ),
+    ),
+    (
+        "DocuSign",
+        "dse@docusign.net",
+        {"Sales": 0.6, "Legal": 1.0, "Finance": 0.6, "HR": 0.5},
+        1.2,
+        (
+            "Please DocuSign: {customer} MSA {year}",
+            "Completed: {customer} Order Form {num}",
+            "Please DocuSign: Offer letter - {person}",
+        ),
+    ),
+    (
+        "Microsoft Teams",
+        "noreply@microsoft.com",
+        {d: 1.0 for d in DEPARTMENTS},
+        2.0,
+        (
+            "You have {small} missed messages in Teams",
+            "{person} mentioned you in {channel}",
+            "Microsoft 365 Message center weekly digest",
+        ),
+    ),
+    (
+        "Amazon Web Services",
+        "no-reply-aws@amazon.com",
+        {"IT": 1.0, "Engineering": 0.5, "Finance": 0.3},
+        0.8,
+        (
+            "AWS Notification - Budget alert: {project}",
+            "Your AWS Support case {num} has been updated",
+            "AWS Health Event - scheduled maintenance",
+        ),
+    ),
+    (
+        "Zoom",
+        "no-reply@zoom.us",
+        {"Sales": 1.0, "Executive": 0.8, "Marketing": 0.6, "HR": 0.5},
+        1.0,
+        (
+            "Cloud Recording - {project} sync is now available",
+            "{person} has joined your meeting",
+            "Meeting reminder: {product} demo",
+        ),
+    ),
+    (
+        "LinkedIn",
+        "messages-noreply@linkedin.com",
+        {"HR": 1.0, "Sales": 0.5, "Marketing": 0.5},
+        0.8,
+        ("{person} sent you a message", "You appeared in {small} searches this week", "New applicants for {role}"),
+    ),
+    (
+        "Google Ads",
+        "ads-noreply@google.com",
+        {"Marketing": 1.0},
+        0.5,
+        (
+            "Your Google Ads campaign {campaign} - weekly performance",
+            "Billing: payment received",
+            "Recommendations to improve {campaign}",
+        ),
+    ),
+    (
+        "HubSpot",
+        "noreply@hubspot.com",
+        {"Marketing": 1.0, "Sales": 0.3},
+        0.6,
+        ("New form submission on {product} landing page", "Email {campaign}: performance report"),
+    ),
+    (
+        "Slack",
+        "notification@slack.com",
+        {"Engineering": 1.0, "Marketing": 0.5, "Support": 0.5},
+        0.6,
+        ("[Slack] New messages from {person} in #{channel}", "[Slack] Notifications from the Northwind workspace"),
+    ),
+    (
+        "FedEx",
+        "trackingupdates@fedex.com",
+        {"Sales": 0.5, "Support": 1.0, "Finance": 0.3},
+        0.5,
+        ("FedEx Shipment {num} Delivered", "FedEx Shipment {num}: on its way"),
+    ),
+    (
+        "NWT IT Helpdesk",
+        "helpdesk@northwind-traders.com",
+        {d: 1.0 for d in DEPARTMENTS},
+        1.2,
+        ("[IT-{num}] {it_issue} - status updated to {status}", "[IT-{num}] {it_issue} - ticket received"),
+    ),
+    (
+        "NWT Expenses",
+        "expenses@northwind-traders.com",
+        {d: 1.0 for d in DEPARTMENTS},
+        0.7,
+        (
+            "Expense report ER-{num} approved",
+            "Expense report ER-{num} needs your approval",
+            "Reminder: submit {month} expenses",
+        ),
+    ),
 )
 
 # Scheduled feeds: (display name, address, audience, rule, seconds after midnight, subject).
 _SCHEDULED_FEEDS = (
-    ("Northwind Daily Digest", "digest@northwind-traders.com", "all", "weekdays", 6 * 3600,
-     "Northwind Daily Digest - {day_label}"),
-    ("Northwind Weekly", "newsletter@northwind-traders.com", "all", "monday", 9 * 3600,
-     "Northwind Weekly #{week}: {headline}"),
-    ("Salesforce Reports", "reports@salesforce.com", "Sales", "weekdays", 7 * 3600 + 1800,
-     "Daily Pipeline Report - {iso_date}"),
-    ("GitHub", "noreply@github.com", "Engineering", "monday", 8 * 3600,
-     "[northwind] Your weekly digest for {iso_date}"),
-    ("Microsoft Azure", "azure-noreply@microsoft.com", "Engineering+IT", "wednesday", 17 * 3600,
-     "Azure updates: what's new this week"),
-    ("NWT IT Operations", "it-ops@northwind-traders.com", "all", "friday", 16 * 3600,
-     "Scheduled maintenance window - Saturday {next_day_label}"),
-    ("Amazon Web Services Billing", "aws-billing@amazon.com", "Finance", "monthly:2", 3 * 3600 + 300,
-     "Your AWS invoice for {prev_month} is available"),
-    ("NWT Payroll", "payroll@northwind-traders.com", "all", "monthly:25", 10 * 3600,
-     "Your payslip for {month_name} is available"),
+    (
+        "Northwind Daily Digest",
+        "digest@northwind-traders.com",
+        "all",
+        "weekdays",
+        6 * 3600,
+        "Northwind Daily Digest - {day_label}",
+    ),
+    (
+        "Northwind Weekly",
+        "newsletter@northwind-traders.com",
+        "all",
+        "monday",
+        9 * 3600,
+        "Northwind Weekly #{week}: {headline}",
+    ),
+    (
+        "Salesforce Reports",
+        "reports@salesforce.com",
+        "Sales",
+        "weekdays",
+        7 * 3600 + 1800,
+        "Daily Pipeline Report - {iso_date}",
+    ),
+    (
+        "GitHub",
+        "noreply@github.com",
+        "Engineering",
+        "monday",
+        8 * 3600,
+        "[northwind] Your weekly digest for {iso_date}",
+    ),
+    (
+        "Microsoft Azure",
+        "azure-noreply@microsoft.com",
+        "Engineering+IT",
+        "wednesday",
+        17 * 3600,
+        "Azure updates: what's new this week",
+    ),
+    (
+        "NWT IT Operations",
+        "it-ops@northwind-traders.com",
+        "all",
+        "friday",
+        16 * 3600,
+        "Scheduled maintenance window - Saturday {next_day_label}",
+    ),
+    (
+        "Amazon Web Services Billing",
+        "aws-billing@amazon.com",
+        "Finance",
+        "monthly:2",
+        3 * 3600 + 300,
+        "Your AWS invoice for {prev_month} is available",
+    ),
+    (
+        "NWT Payroll",
+        "payroll@northwind-traders.com",
+        "all",
+        "monthly:25",
+        10 * 3600,
+        "Your payslip for {month_name} is available",
+    ),
 )
 
 _AFTER_HOURS_SUBJECTS = (
-    "Invoice_{num}.pdf", "{quarter} price list.xlsx", "Customer_database_export.zip",
-    "Shared document: Employee_Salaries_{year}.xlsx", "Please review the attached file",
-    "Scanned document {num}.pdf", "Project files - {project}.zip", "Payment details attached",
+    "Invoice_{num}.pdf",
+    "{quarter} price list.xlsx",
+    "Customer_database_export.zip",
+    "Shared document: Employee_Salaries_{year}.xlsx",
+    "Please review the attached file",
+    "Scanned document {num}.pdf",
+    "Project files - {project}.zip",
+    "Payment details attached",
     "Contracts_{year}_all.zip",
 )
 _EXEC_FRAUD_SUBJECTS = (
-    "Urgent wire transfer request", "Are you at your desk?", "Confidential - acquisition payment needed today",
-    "Quick favour - gift cards for the team", "Updated bank details for {org} invoice",
-    "Request: process payment of ${amount} before 3pm", "Private & confidential: {project} deal",
-    "Can you handle a task for me discreetly?", "Urgent: vendor payment approval",
+    "Urgent wire transfer request",
+    "Are you at your desk?",
+    "Confidential - acquisition payment needed today",
+    "Quick favour - gift cards for the team",
+    "Updated bank details for {org} invoice",
+    "Request: process payment of ${amount} before 3pm",
+    "Private & confidential: {project} deal",
+    "Can you handle a task for me discreetly?",
+    "Urgent: vendor payment approval",
 )
 _PHISHING_SUBJECTS = (
     "ACTION REQUIRED: Your password expires TODAY!!!",
@@ -430,21 +996,78 @@ _PHISHING_SUBJECTS = (
     "HR: MANDATORY salary adjustment review - sign by 5PM!!",
     "\u0421\u0440\u0435\u0441\u0456al offer: claim ${amount} refund!!!",
 )
-_PHISHING_DISPLAY_NAMES = ("IT Support", "Microsoft Security", "Accounts Payable", "Mail Administrator",
-                           "Payroll Department", "DocuSign Service", "Delivery Notification", "Help Desk")
+_PHISHING_DISPLAY_NAMES = (
+    "IT Support",
+    "Microsoft Security",
+    "Accounts Payable",
+    "Mail Administrator",
+    "Payroll Department",
+    "DocuSign Service",
+    "Delivery Notification",
+    "Help Desk",
+)
 _PHISHING_LOCAL_PARTS = ("no-reply", "security", "billing", "support", "admin", "it-desk", "notice", "alert")
-_SHADY_WORDS = ("secure", "verify", "account", "update", "login", "billing", "notice", "portal", "mail",
-                "service", "payment", "support", "cloud", "docs", "parcel", "payroll")
+_SHADY_WORDS = (
+    "secure",
+    "verify",
+    "account",
+    "update",
+    "login",
+    "billing",
+    "notice",
+    "portal",
+    "mail",
+    "service",
+    "payment",
+    "support",
+    "cloud",
+    "docs",
+    "parcel",
+    "payroll",
+)
 _SHADY_TLDS = ("com", "net", "info", "top", "xyz", "click", "online", "support")
-_FRAUD_DOMAIN_WORDS = ("global", "exec", "capital", "trust", "wire", "fin", "holdings", "partners",
-                       "consult", "advisory", "bridge", "summit", "office", "direct", "group")
-_BURST_SUBJECTS_EXTERNAL = ("You have received a secure file", "Please review the attached document",
-                            "Quick question", "Document shared with you", "Re: your order")
+_FRAUD_DOMAIN_WORDS = (
+    "global",
+    "exec",
+    "capital",
+    "trust",
+    "wire",
+    "fin",
+    "holdings",
+    "partners",
+    "consult",
+    "advisory",
+    "bridge",
+    "summit",
+    "office",
+    "direct",
+    "group",
+)
+_BURST_SUBJECTS_EXTERNAL = (
+    "You have received a secure file",
+    "Please review the attached document",
+    "Quick question",
+    "Document shared with you",
+    "Re: your order",
+)
 
 # Visually confusable substitutions used by look-alike domains (each is an edit of 1-2).
-_HOMOGLYPHS = {"o": ("0",), "l": ("1", "i"), "i": ("l", "1"), "m": ("rn", "n"), "w": ("vv",),
-               "d": ("cl",), "e": ("c",), "g": ("q",), "n": ("m",), "u": ("v",), "a": ("e",),
-               "c": ("e",), "s": ("5",), "b": ("d",)}
+_HOMOGLYPHS = {
+    "o": ("0",),
+    "l": ("1", "i"),
+    "i": ("l", "1"),
+    "m": ("rn", "n"),
+    "w": ("vv",),
+    "d": ("cl",),
+    "e": ("c",),
+    "g": ("q",),
+    "n": ("m",),
+    "u": ("v",),
+    "a": ("e",),
+    "c": ("e",),
+    "s": ("5",),
+    "b": ("d",),
+}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -461,20 +1084,23 @@ def _lookalike_of(domain: str, rng: np.random.Generator, forbidden: set[str]) ->
         pos = int(rng.integers(len(name)))
         if trick == 0 and name[pos] in _HOMOGLYPHS:  # rn for m, 0 for o, ...
             options = _HOMOGLYPHS[name[pos]]
-            candidate = name[:pos] + options[rng.integers(len(options))] + name[pos + 1:]
+            candidate = name[:pos] + options[rng.integers(len(options))] + name[pos + 1 :]
         elif trick == 1 and pos + 1 < len(name) and name[pos] != name[pos + 1]:  # tradres
-            candidate = name[:pos] + name[pos + 1] + name[pos] + name[pos + 2:]
+            candidate = name[:pos] + name[pos + 1] + name[pos] + name[pos + 2 :]
         elif trick == 2 and name[pos].isalpha():  # gooogle
             candidate = name[:pos] + name[pos] + name[pos:]
         elif trick == 3 and len(name) > 5:  # docusgn
-            candidate = name[:pos] + name[pos + 1:]
+            candidate = name[:pos] + name[pos + 1 :]
         elif trick == 4 and "-" in name:  # northwindtraders
             candidate = name.replace("-", "", 1)
         else:
             continue
         lookalike = f"{candidate}.{tld}"
-        if (lookalike not in forbidden and _DOMAIN_RE.match(lookalike)
-                and 1 <= Levenshtein.distance(lookalike, domain) <= 2):
+        if (
+            lookalike not in forbidden
+            and _DOMAIN_RE.match(lookalike)
+            and 1 <= Levenshtein.distance(lookalike, domain) <= 2
+        ):
             return lookalike
     raise RuntimeError(f"could not derive a look-alike of {domain}")  # pragma: no cover
 
@@ -492,8 +1118,11 @@ def _zipf_cdf(n: int, exponent: float) -> np.ndarray:
 
 
 def _choice(rng: np.random.Generator, options, size=None):
-    return options[rng.integers(len(options))] if size is None else [
-        options[i] for i in rng.integers(len(options), size=size)]
+    return (
+        options[rng.integers(len(options))]
+        if size is None
+        else [options[i] for i in rng.integers(len(options), size=size)]
+    )
 
 
 class _Filler(dict):
@@ -529,10 +1158,22 @@ class _Filler(dict):
             return _choice(rng, self.org_names)
         if key == "org":
             return self.org or _choice(rng, self.org_names)
-        pools = {"project": _PROJECTS, "repo": _REPOS, "product": _PRODUCTS, "role": _ROLES, "tool": _TOOLS,
-                 "topic": _TOPICS, "campaign": _CAMPAIGNS, "event": _EVENTS, "policy": _POLICIES,
-                 "stage": _STAGES, "it_issue": _IT_ISSUES, "status": _STATUSES, "channel": _CHANNELS,
-                 "weekday": _WEEKDAYS}
+        pools = {
+            "project": _PROJECTS,
+            "repo": _REPOS,
+            "product": _PRODUCTS,
+            "role": _ROLES,
+            "tool": _TOOLS,
+            "topic": _TOPICS,
+            "campaign": _CAMPAIGNS,
+            "event": _EVENTS,
+            "policy": _POLICIES,
+            "stage": _STAGES,
+            "it_issue": _IT_ISSUES,
+            "status": _STATUSES,
+            "channel": _CHANNELS,
+            "weekday": _WEEKDAYS,
+        }
         return _choice(rng, pools[key])
 
 
@@ -575,8 +1216,12 @@ def _plan_size(n_normal: int) -> tuple[int, int]:
 
 def _local_part(first: str, last: str, style: str) -> str:
     first, last = first.lower().replace("-", ""), last.lower()
-    return {"first.last": f"{first}.{last}", "flast": f"{first[0]}{last}", "first": first,
-            "first_last": f"{first}_{last}"}[style]
+    return {
+        "first.last": f"{first}.{last}",
+        "flast": f"{first[0]}{last}",
+        "first": first,
+        "first_last": f"{first}_{last}",
+    }[style]
 
 
 @functools.lru_cache(maxsize=4)
@@ -610,8 +1255,7 @@ def _build_organisation(head_count: int) -> _Organisation:
         labs = rng.random(size) < (_LABS_SHARE_OF_ENGINEERING if dept == "Engineering" else 0.0)
         for in_labs in labs:
             first, last = _choice(rng, _FIRST_NAMES), _choice(rng, _LAST_NAMES)
-            add(_local_part(first, last, "first.last"), LABS_DOMAIN if in_labs else INTERNAL_DOMAIN,
-                f"{first} {last}")
+            add(_local_part(first, last, "first.last"), LABS_DOMAIN if in_labs else INTERNAL_DOMAIN, f"{first} {last}")
             dept_of.append(_DEPT[dept])
     n_employees = len(addresses)
     employee_dept = np.array(dept_of)
@@ -637,12 +1281,10 @@ def _build_organisation(head_count: int) -> _Organisation:
             weight_by_person[person] = importance
     external_people = np.array(sorted(weight_by_person))
 
-    automated_ids = np.array([add(*address.split("@"), display)
-                              for display, address, *_ in _AUTOMATED_SENDERS])
+    automated_ids = np.array([add(*address.split("@"), display) for display, address, *_ in _AUTOMATED_SENDERS])
     scheduled_ids = []
     for display, address, *_ in _SCHEDULED_FEEDS:
-        scheduled_ids.append(addresses.index(address) if address in taken
-                             else add(*address.split("@"), display))
+        scheduled_ids.append(addresses.index(address) if address in taken else add(*address.split("@"), display))
     scheduled_ids = np.array(scheduled_ids)
 
     n_addresses = len(addresses)
@@ -676,8 +1318,7 @@ def _build_organisation(head_count: int) -> _Organisation:
             if person in heads:
                 w[executives] *= 10
             w[person] = 0
-            internal_contacts[person] = rng.choice(n_employees, _N_INTERNAL_CONTACTS, replace=False,
-                                                   p=w / w.sum())
+            internal_contacts[person] = rng.choice(n_employees, _N_INTERNAL_CONTACTS, replace=False, p=w / w.sum())
 
     # External contacts: the kinds of organisation the department deals with.
     person_weights = np.array([weight_by_person[p] for p in external_people])
@@ -688,16 +1329,23 @@ def _build_organisation(head_count: int) -> _Organisation:
             members = np.isin(external_people, people_by_kind[kind])
             w[members] = share * person_weights[members] / person_weights[members].sum()
         for person in np.flatnonzero(employee_dept == dept):
-            external_contacts[person] = rng.choice(external_people, _N_EXTERNAL_CONTACTS, replace=False,
-                                                   p=w / w.sum())
+            external_contacts[person] = rng.choice(external_people, _N_EXTERNAL_CONTACTS, replace=False, p=w / w.sum())
 
     org = _Organisation(
-        addresses=addresses_arr, sender_forms=sender_forms, domains=domains,
-        domain_of=domain_of, outlook_style=rng.random(n_addresses) < 0.3, n_employees=n_employees,
-        employee_dept=employee_dept, employee_activity=rng.lognormal(0, 0.5, n_employees),
-        executives=np.array(executives), internal_contacts=internal_contacts,
-        external_contacts=external_contacts, external_people=external_people,
-        automated_ids=automated_ids, scheduled_ids=scheduled_ids,
+        addresses=addresses_arr,
+        sender_forms=sender_forms,
+        domains=domains,
+        domain_of=domain_of,
+        outlook_style=rng.random(n_addresses) < 0.3,
+        n_employees=n_employees,
+        employee_dept=employee_dept,
+        employee_activity=rng.lognormal(0, 0.5, n_employees),
+        executives=np.array(executives),
+        internal_contacts=internal_contacts,
+        external_contacts=external_contacts,
+        external_people=external_people,
+        automated_ids=automated_ids,
+        scheduled_ids=scheduled_ids,
         org_names=tuple(o for _d, o, kind, *_ in _EXTERNAL_DOMAINS if kind in ("customer", "partner")),
     )
     for value in vars(org).values():  # the cached organisation is shared between calls
@@ -764,8 +1412,9 @@ class _Calendar:
 @functools.lru_cache(maxsize=1)
 def _clock_strings() -> np.ndarray:
     """'HH:MM:SSZ' for every second of a day, so timestamps are built by lookup."""
-    return np.array([f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}Z" for s in range(_SECONDS_PER_DAY)],
-                    dtype=object)
+    return np.array(
+        [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}Z" for s in range(_SECONDS_PER_DAY)], dtype=object
+    )
 
 
 # --------------------------------------------------------------------------- normal traffic
@@ -782,8 +1431,12 @@ class _Rows:
 
     @staticmethod
     def concat(parts: list[_Rows]) -> _Rows:
-        return _Rows(*(np.concatenate([getattr(p, f) for p in parts])
-                       for f in ("time", "sender_id", "sender", "recipient", "subject", "n_recipients")))
+        return _Rows(
+            *(
+                np.concatenate([getattr(p, f) for p in parts])
+                for f in ("time", "sender_id", "sender", "recipient", "subject", "n_recipients")
+            )
+        )
 
     def __len__(self) -> int:
         return len(self.time)
@@ -808,15 +1461,21 @@ def _scheduled_mail(org: _Organisation, cal: _Calendar, rng: np.random.Generator
         "Engineering+IT": everyone[(dept == _DEPT["Engineering"]) | (dept == _DEPT["IT"])],
         "Finance": everyone[dept == _DEPT["Finance"]][:2],  # billing goes to accounts payable
     }
-    chunks = {key: ["; ".join(org.addresses[ids[i:i + _LIST_CHUNK]]) for i in range(0, len(ids), _LIST_CHUNK)]
-              for key, ids in audiences.items()}
-    chunk_sizes = {key: [len(ids[i:i + _LIST_CHUNK]) for i in range(0, len(ids), _LIST_CHUNK)]
-                   for key, ids in audiences.items()}
+    chunks = {
+        key: ["; ".join(org.addresses[ids[i : i + _LIST_CHUNK]]) for i in range(0, len(ids), _LIST_CHUNK)]
+        for key, ids in audiences.items()
+    }
+    chunk_sizes = {
+        key: [len(ids[i : i + _LIST_CHUNK]) for i in range(0, len(ids), _LIST_CHUNK)] for key, ids in audiences.items()
+    }
     rows: dict[str, list] = {k: [] for k in ("time", "sender_id", "recipient", "subject", "n")}
     dates = cal.dates
-    monthly_dates = {rule: _monthly_dates(dates, int(rule.split(":")[1]))
-                     for *_, rule, _at, _template in _SCHEDULED_FEEDS if rule.startswith("monthly:")}
-    for feed, sender_id in zip(_SCHEDULED_FEEDS, org.scheduled_ids):
+    monthly_dates = {
+        rule: _monthly_dates(dates, int(rule.split(":")[1]))
+        for *_, rule, _at, _template in _SCHEDULED_FEEDS
+        if rule.startswith("monthly:")
+    }
+    for feed, sender_id in zip(_SCHEDULED_FEEDS, org.scheduled_ids, strict=True):
         _display, _address, audience, rule, at_second, template = feed
         for day, date in enumerate(dates):
             weekday = date.dayofweek
@@ -830,20 +1489,30 @@ def _scheduled_mail(org: _Organisation, cal: _Calendar, rng: np.random.Generator
                 continue
             previous_month = date - pd.offsets.MonthBegin(1) - pd.Timedelta(days=1)
             subject = template.format(
-                day_label=cal.day_labels[day], iso_date=f"{date:%Y-%m-%d}", week=date.isocalendar()[1],
-                headline=_choice(rng, _HEADLINES), prev_month=f"{previous_month:%B %Y}",
-                month_name=f"{date:%B %Y}", next_day_label=f"{date + pd.Timedelta(days=1):%d %b}")
+                day_label=cal.day_labels[day],
+                iso_date=f"{date:%Y-%m-%d}",
+                week=date.isocalendar()[1],
+                headline=_choice(rng, _HEADLINES),
+                prev_month=f"{previous_month:%B %Y}",
+                month_name=f"{date:%B %Y}",
+                next_day_label=f"{date + pd.Timedelta(days=1):%d %b}",
+            )
             start = day * _SECONDS_PER_DAY + at_second + int(rng.integers(0, 90))
-            for i, (recipients, size) in enumerate(zip(chunks[audience], chunk_sizes[audience])):
+            for i, (recipients, size) in enumerate(zip(chunks[audience], chunk_sizes[audience], strict=True)):
                 rows["time"].append(start + 2 * i)
                 rows["sender_id"].append(sender_id)
                 rows["recipient"].append(recipients)
                 rows["subject"].append(subject)
                 rows["n"].append(size)
     sender_id = np.array(rows["sender_id"], dtype=np.int64)
-    return _Rows(np.array(rows["time"], dtype=np.int64), sender_id, org.sender_forms[sender_id],
-                 np.array(rows["recipient"], dtype=object), np.array(rows["subject"], dtype=object),
-                 np.array(rows["n"], dtype=np.int64))
+    return _Rows(
+        np.array(rows["time"], dtype=np.int64),
+        sender_id,
+        org.sender_forms[sender_id],
+        np.array(rows["recipient"], dtype=object),
+        np.array(rows["subject"], dtype=object),
+        np.array(rows["n"], dtype=np.int64),
+    )
 
 
 def _recipient_counts(rng: np.random.Generator, size: int, category: str) -> np.ndarray:
@@ -863,9 +1532,10 @@ def _pick_employees(org: _Organisation, rng: np.random.Generator, size: int, cat
     return rng.choice(org.n_employees, size, p=weights / weights.sum())
 
 
-def _conversation_and_automated(org: _Organisation, cal: _Calendar, n_rows: int, rng: np.random.Generator,
-                                pool_size: int) -> _Rows:
-    counts = dict(zip(_CATEGORY_SHARES, rng.multinomial(n_rows, list(_CATEGORY_SHARES.values()))))
+def _conversation_and_automated(
+    org: _Organisation, cal: _Calendar, n_rows: int, rng: np.random.Generator, pool_size: int
+) -> _Rows:
+    counts = dict(zip(_CATEGORY_SHARES, rng.multinomial(n_rows, list(_CATEGORY_SHARES.values())), strict=True))
     n_int, n_ext = _N_INTERNAL_CONTACTS, _N_EXTERNAL_CONTACTS
     # Contacts as one table: internal slots first, then external ones.
     contacts = np.concatenate([org.internal_contacts, org.external_contacts], axis=1)
@@ -882,17 +1552,30 @@ def _conversation_and_automated(org: _Organisation, cal: _Calendar, n_rows: int,
         other = contacts[anchor, slot]
         sender, first_rcpt = (other, anchor) if category == "inbound" else (anchor, other)
         traffic = "inbound" if category == "inbound" else "human"
-        category_parts.append(dict(anchor=anchor, slot=slot, sender=sender, first=first_rcpt,
-                                   k=_recipient_counts(rng, size, category),
-                                   time=cal.sample_times(rng, size, traffic),
-                                   category=np.full(size, category, dtype=object)))
+        category_parts.append(
+            dict(
+                anchor=anchor,
+                slot=slot,
+                sender=sender,
+                first=first_rcpt,
+                k=_recipient_counts(rng, size, category),
+                time=cal.sample_times(rng, size, traffic),
+                category=np.full(size, category, dtype=object),
+            )
+        )
         external_party.append(None if category == "internal" else other)
 
     # Subjects: internal mail from the sender's department pool, external from a pool per
     # (department, external domain) so a customer's threads stay recognisable.
     n_depts = len(DEPARTMENTS)
-    internal_pool = np.array([s for dept in DEPARTMENTS for s in _subject_pool(
-        rng, _INTERNAL_SUBJECTS[dept], pool_size, cal, org.org_names)], dtype=object)
+    internal_pool = np.array(
+        [
+            s
+            for dept in DEPARTMENTS
+            for s in _subject_pool(rng, _INTERNAL_SUBJECTS[dept], pool_size, cal, org.org_names)
+        ],
+        dtype=object,
+    )
     external_pool_size = int(np.clip(pool_size // 25, 12, 80))
     org_name_of_domain = {d: o for d, o, *_ in _EXTERNAL_DOMAINS}
     n_domains = len(org.domains)
@@ -901,23 +1584,24 @@ def _conversation_and_automated(org: _Organisation, cal: _Calendar, n_rows: int,
         for mi, domain in enumerate(org.domains):
             if domain in org_name_of_domain:
                 start = (di * n_domains + mi) * external_pool_size
-                external_pool[start:start + external_pool_size] = _subject_pool(
-                    rng, _EXTERNAL_SUBJECTS[dept], external_pool_size, cal, org.org_names,
-                    org_name_of_domain[domain])
-    for part, outsider in zip(category_parts, external_party):
+                external_pool[start : start + external_pool_size] = _subject_pool(
+                    rng, _EXTERNAL_SUBJECTS[dept], external_pool_size, cal, org.org_names, org_name_of_domain[domain]
+                )
+    for part, outsider in zip(category_parts, external_party, strict=True):
         dept = org.employee_dept[part["anchor"]]
         size = len(dept)
         if outsider is None:
             subject = internal_pool[dept * pool_size + _zipf_index(rng, size, pool_size, 0.8)]
             dated = rng.random(size) < _DATED_SUBJECT_SHARE
-            dated_prefix = np.array([_choice(rng, _DATED_SUBJECTS[DEPARTMENTS[d]]) for d in range(n_depts)],
-                                    dtype=object)
-            subject[dated] = (dated_prefix[dept[dated]] + " - "
-                              + cal.day_labels[part["time"][dated] // _SECONDS_PER_DAY])
+            dated_prefix = np.array(
+                [_choice(rng, _DATED_SUBJECTS[DEPARTMENTS[d]]) for d in range(n_depts)], dtype=object
+            )
+            subject[dated] = dated_prefix[dept[dated]] + " - " + cal.day_labels[part["time"][dated] // _SECONDS_PER_DAY]
         else:
             domain = org.domain_of[outsider]
-            subject = external_pool[(dept * n_domains + domain) * external_pool_size
-                                    + _zipf_index(rng, size, external_pool_size, 0.8)]
+            subject = external_pool[
+                (dept * n_domains + domain) * external_pool_size + _zipf_index(rng, size, external_pool_size, 0.8)
+            ]
         part["subject"] = subject
 
     # Automated notifications to their usual audience.
@@ -939,10 +1623,18 @@ def _conversation_and_automated(org: _Organisation, cal: _Calendar, n_rows: int,
     # In-house systems (helpdesk, expenses) write when their human operators work.
     in_house = np.isin(org.domain_of[sender], [org.domains.index(d) for d in INTERNAL_DOMAINS])
     time[in_house] = cal.sample_times(rng, int(in_house.sum()), "human")
-    category_parts.append(dict(anchor=anchor, slot=np.full(size, -1), sender=sender,
-                               first=anchor, k=_recipient_counts(rng, size, "automated"),
-                               time=time, subject=subject,
-                               category=np.full(size, "automated", dtype=object)))
+    category_parts.append(
+        dict(
+            anchor=anchor,
+            slot=np.full(size, -1),
+            sender=sender,
+            first=anchor,
+            k=_recipient_counts(rng, size, "automated"),
+            time=time,
+            subject=subject,
+            category=np.full(size, "automated", dtype=object),
+        )
+    )
 
     columns = {key: np.concatenate([p[key] for p in category_parts]) for key in category_parts[0]}
     order = np.argsort(columns["time"], kind="stable")
@@ -995,8 +1687,7 @@ def _turn_into_replies_and_forwards(org: _Organisation, rows: dict, rng: np.rand
     rows["subject"][target] = forward_prefix + base_subject[src]
 
 
-def _with_recipient_strings(org: _Organisation, rows: dict, contacts: np.ndarray,
-                            rng: np.random.Generator) -> _Rows:
+def _with_recipient_strings(org: _Organisation, rows: dict, contacts: np.ndarray, rng: np.random.Generator) -> _Rows:
     """Add distinct co-recipients from the anchor's contacts and render the Recipient field."""
     recipient = org.addresses[rows["first"]]
     n_recipients = np.ones(len(recipient), dtype=np.int64)
@@ -1014,7 +1705,7 @@ def _with_recipient_strings(org: _Organisation, rows: dict, contacts: np.ndarray
         max_extra = int(n_extra.max())
         extra_slots = np.argsort(keys, axis=1)[:, :max_extra]
         extra = contacts[rows["anchor"][multi][:, None], extra_slots]
-        wanted = (np.arange(max_extra)[None, :] < n_extra[:, None])
+        wanted = np.arange(max_extra)[None, :] < n_extra[:, None]
         wanted &= extra != rows["first"][multi][:, None]
         wanted &= extra != rows["sender"][multi][:, None]
         multi_recipient = recipient[multi]
@@ -1023,16 +1714,26 @@ def _with_recipient_strings(org: _Organisation, rows: dict, contacts: np.ndarray
             multi_recipient[take] = multi_recipient[take] + "; " + org.addresses[extra[take, column]]
         recipient[multi] = multi_recipient
         n_recipients[multi] += wanted.sum(axis=1)
-    return _Rows(rows["time"].astype(np.int64), rows["sender"].astype(np.int64),
-                 org.sender_forms[rows["sender"]], recipient, rows["subject"], n_recipients)
+    return _Rows(
+        rows["time"].astype(np.int64),
+        rows["sender"].astype(np.int64),
+        org.sender_forms[rows["sender"]],
+        recipient,
+        rows["subject"],
+        n_recipients,
+    )
 
 
 def _normal_traffic(org: _Organisation, cal: _Calendar, n_rows: int, rng: np.random.Generator) -> _Rows:
     scheduled = _scheduled_mail(org, cal, rng)
     if len(scheduled) > n_rows:  # tiny logs: keep a random subset of the feeds
         keep = np.sort(rng.choice(len(scheduled), n_rows, replace=False))
-        scheduled = _Rows(*(getattr(scheduled, f)[keep] for f in
-                            ("time", "sender_id", "sender", "recipient", "subject", "n_recipients")))
+        scheduled = _Rows(
+            *(
+                getattr(scheduled, f)[keep]
+                for f in ("time", "sender_id", "sender", "recipient", "subject", "n_recipients")
+            )
+        )
     n_rest = n_rows - len(scheduled)
     if n_rest == 0:
         return scheduled
@@ -1048,7 +1749,7 @@ def _anomaly_budget(n_rows: int, anomaly_rate: float) -> dict[str, int]:
     shares = np.array(list(_ANOMALY_SHARES.values()))
     counts = np.floor(shares * total).astype(int)
     counts[np.argsort(-(shares * total - counts))[: total - counts.sum()]] += 1  # largest remainders
-    budget = dict(zip(_ANOMALY_SHARES, counts.tolist()))
+    budget = dict(zip(_ANOMALY_SHARES, counts.tolist(), strict=True))
     if anomaly_rate > 0 and n_rows >= _MIN_ROWS_FOR_EVERY_KIND:
         for kind in budget:
             budget[kind] = max(budget[kind], _MIN_BURST_ROWS if kind == "sender_burst" else 1)
@@ -1068,7 +1769,7 @@ class _AnomalyWriter:
         self.ordinary_staff = np.flatnonzero(dept != _DEPT["Executive"])
 
     def emit(self, time: int, sender: str, recipient: str, subject: str, kind: str) -> None:
-        for key, value in zip(self.rows, (time, sender, recipient, subject, kind)):
+        for key, value in zip(self.rows, (time, sender, recipient, subject, kind), strict=True):
             self.rows[key].append(value)
 
     def fill(self, template: str, org_name: str = "") -> str:
@@ -1111,11 +1812,15 @@ class _AnomalyWriter:
                 n_external = int(round(n_recipients * rng.uniform(0.6, 1.0)))
                 recipients = list(org.addresses[rng.choice(org.external_people, n_external, replace=False)])
                 recipients += [self.freemail_address() for _ in range(int(rng.integers(0, 4)))]
-                recipients += list(org.addresses[rng.choice(org.n_employees, n_recipients - n_external,
-                                                            replace=False)])
+                recipients += list(org.addresses[rng.choice(org.n_employees, n_recipients - n_external, replace=False)])
                 rng.shuffle(recipients)
-                self.emit(start + message * int(rng.integers(20, 180)), org.sender_forms[sender],
-                          "; ".join(recipients), subject, "after_hours_bulk")
+                self.emit(
+                    start + message * int(rng.integers(20, 180)),
+                    org.sender_forms[sender],
+                    "; ".join(recipients),
+                    subject,
+                    "after_hours_bulk",
+                )
                 n_rows -= 1
 
     def lookalike_domain(self, n_rows: int) -> None:
@@ -1131,8 +1836,12 @@ class _AnomalyWriter:
         # Copy single-recipient messages sent in weekday business hours, and keep
         # them in their slot (dated subjects stay consistent with the date).
         second_of_day = normal.time % _SECONDS_PER_DAY
-        ordinary = ((normal.n_recipients == 1) & (second_of_day >= 9 * 3600) & (second_of_day < 17 * 3600)
-                    & (self.cal.weekday[normal.time // _SECONDS_PER_DAY] < 5))
+        ordinary = (
+            (normal.n_recipients == 1)
+            & (second_of_day >= 9 * 3600)
+            & (second_of_day < 17 * 3600)
+            & (self.cal.weekday[normal.time // _SECONDS_PER_DAY] < 5)
+        )
         variants: dict[int, list[str]] = {}  # a few look-alikes per impersonated domain
         candidates: dict[int, np.ndarray] = {}
         for domain_id in rng.choice(frequent, n_rows, p=weights / weights.sum()).tolist():
@@ -1147,8 +1856,13 @@ class _AnomalyWriter:
             original = int(rng.choice(candidates[domain_id]))
             sender = normal.sender[original].replace(f"@{domain}", f"@{lookalike}")
             time = int(normal.time[original]) + int(rng.integers(-1800, 1800))
-            self.emit(min(max(time, 0), self.cal.n_days * _SECONDS_PER_DAY - 1), sender,
-                      normal.recipient[original], normal.subject[original], "lookalike_domain")
+            self.emit(
+                min(max(time, 0), self.cal.n_days * _SECONDS_PER_DAY - 1),
+                sender,
+                normal.recipient[original],
+                normal.subject[original],
+                "lookalike_domain",
+            )
 
     def first_time_sender_to_exec(self, n_rows: int) -> None:
         org, rng = self.org, self.rng
@@ -1161,25 +1875,37 @@ class _AnomalyWriter:
                 local = _local_part(first, last, _choice(rng, ("first.last", "first_last", "flast")))
                 address = self.new_address(f"{local}{rng.integers(1, 999)}", _choice(rng, _FREEMAIL_DOMAINS))
             else:
-                address = self.new_address(_local_part(first, last, "first.last"),
-                                           self.new_domain(_FRAUD_DOMAIN_WORDS, ("com", "net", "co", "biz")))
+                address = self.new_address(
+                    _local_part(first, last, "first.last"),
+                    self.new_domain(_FRAUD_DOMAIN_WORDS, ("com", "net", "co", "biz")),
+                )
             sender = f"{first} {last} <{address}>" if rng.random() < 0.8 else address
             subject = self.fill(_choice(rng, _EXEC_FRAUD_SUBJECTS), _choice(rng, org.org_names))
-            self.emit(self.cal.business_time(rng), sender, org.addresses[org.executives[target]], subject,
-                      "first_time_sender_to_exec")
+            self.emit(
+                self.cal.business_time(rng),
+                sender,
+                org.addresses[org.executives[target]],
+                subject,
+                "first_time_sender_to_exec",
+            )
 
     def phishing_subject(self, n_rows: int) -> None:
         org, rng = self.org, self.rng
         campaign_senders = []
         for _ in range(max(1, n_rows // 4)):
-            address = self.new_address(_choice(rng, _PHISHING_LOCAL_PARTS),
-                                       self.new_domain(_SHADY_WORDS, _SHADY_TLDS))
-            campaign_senders.append(f"{_choice(rng, _PHISHING_DISPLAY_NAMES)} <{address}>"
-                                    if rng.random() < 0.7 else address)
+            address = self.new_address(_choice(rng, _PHISHING_LOCAL_PARTS), self.new_domain(_SHADY_WORDS, _SHADY_TLDS))
+            campaign_senders.append(
+                f"{_choice(rng, _PHISHING_DISPLAY_NAMES)} <{address}>" if rng.random() < 0.7 else address
+            )
         for _ in range(n_rows):
             recipients = org.addresses[rng.choice(self.ordinary_staff, int(rng.integers(1, 4)), replace=False)]
-            self.emit(self.cal.business_time(rng, 8 * 3600, 18 * 3600), _choice(rng, campaign_senders),
-                      "; ".join(recipients), self.fill(_choice(rng, _PHISHING_SUBJECTS)), "phishing_subject")
+            self.emit(
+                self.cal.business_time(rng, 8 * 3600, 18 * 3600),
+                _choice(rng, campaign_senders),
+                "; ".join(recipients),
+                self.fill(_choice(rng, _PHISHING_SUBJECTS)),
+                "phishing_subject",
+            )
 
     def sender_burst(self, n_rows: int) -> None:
         org, rng = self.org, self.rng
@@ -1199,8 +1925,10 @@ class _AnomalyWriter:
                 pool = np.concatenate([org.external_people, np.arange(org.n_employees)])
                 pool = pool[pool != sender_id]
             else:  # an outside mass mailer
-                address = self.new_address(_choice(rng, ("info", "news", "contact", "sales")),
-                                           self.new_domain(_SHADY_WORDS, ("com", "net", "biz")))
+                address = self.new_address(
+                    _choice(rng, ("info", "news", "contact", "sales")),
+                    self.new_domain(_SHADY_WORDS, ("com", "net", "biz")),
+                )
                 sender = address
                 subject = _choice(rng, _BURST_SUBJECTS_EXTERNAL)
                 pool = np.arange(org.n_employees)
@@ -1208,12 +1936,11 @@ class _AnomalyWriter:
             recipients = np.resize(recipients, size)
             start = self.cal.business_time(rng, 8 * 3600, 17 * 3600)
             offsets = np.sort(rng.integers(0, int(rng.integers(90, 420)), size))
-            for offset, recipient in zip(offsets, recipients):
+            for offset, recipient in zip(offsets, recipients, strict=True):
                 self.emit(start + int(offset), sender, recipient, subject, "sender_burst")
 
     def result(self) -> dict[str, np.ndarray]:
-        return {key: np.array(values, dtype=np.int64 if key == "time" else object)
-                for key, values in self.rows.items()}
+        return {key: np.array(values, dtype=np.int64 if key == "time" else object) for key, values in self.rows.items()}
 
 
 # --------------------------------------------------------------------------- public API
@@ -1230,9 +1957,9 @@ def _uuid_strings(rng: np.random.Generator, n: int) -> np.ndarray:
     nibbles[:, 1::2] = hex_digits[raw & 0x0F]
     text = np.full((n, 36), ord("-"), dtype=np.uint8)
     for start, stop, out in ((0, 8, 0), (8, 12, 9), (12, 16, 14), (16, 20, 19), (20, 32, 24)):
-        text[:, out:out + stop - start] = nibbles[:, start:stop]
+        text[:, out : out + stop - start] = nibbles[:, start:stop]
     joined = text.tobytes().decode("ascii")
-    return np.array([joined[i:i + 36] for i in range(0, 36 * n, 36)], dtype=object)
+    return np.array([joined[i : i + 36] for i in range(0, 36 * n, 36)], dtype=object)
 
 
 def _first_day(start: str) -> np.datetime64:
@@ -1242,8 +1969,9 @@ def _first_day(start: str) -> np.datetime64:
     return np.datetime64(stamp.normalize().date(), "D")
 
 
-def make_demo_log(n_rows: int = 5000, *, seed: int = 0, anomaly_rate: float = 0.02,
-                  start: str = "2026-10-05") -> pd.DataFrame:
+def make_demo_log(
+    n_rows: int = 5000, *, seed: int = 0, anomaly_rate: float = 0.02, start: str = "2026-10-05"
+) -> pd.DataFrame:
     """Synthetic mail-gateway log of Northwind Traders with labeled anomalies.
 
     Returns ``n_rows`` rows sorted by ``Time Processed`` with the columns

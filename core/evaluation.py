@@ -36,9 +36,7 @@ def labels_of(frame: pd.DataFrame) -> np.ndarray:
 def protocol_split(frame: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
     """(training half, test half, test labels) for one seed of the fixed protocol."""
     y = labels_of(frame)
-    train_idx, test_idx = train_test_split(
-        np.arange(len(frame)), test_size=0.5, stratify=y, random_state=seed
-    )
+    train_idx, test_idx = train_test_split(np.arange(len(frame)), test_size=0.5, stratify=y, random_state=seed)
     rng = np.random.default_rng(seed)
     legit = train_idx[y[train_idx] == 0]
     positives = train_idx[y[train_idx] == 1]
@@ -53,9 +51,7 @@ def detection_metrics(y_true, scores, threshold: float, top_k: int | None = None
     y_true = np.asarray(y_true)
     scores = np.asarray(scores, dtype=float)
     flagged = scores > threshold
-    precision, recall, f1, _ = precision_recall_fscore_support(
-        y_true, flagged, average="binary", zero_division=0
-    )
+    precision, recall, f1, _ = precision_recall_fscore_support(y_true, flagged, average="binary", zero_division=0)
     k = top_k or max(int(y_true.sum()), 1)
     top = np.argsort(-scores, kind="stable")[:k]
     both = len(np.unique(y_true)) == 2

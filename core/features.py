@@ -19,8 +19,9 @@ Training rows are counted *with* their own occurrence (``leave_one_out=False``, 
 the autoencoder then learns what familiar mail looks like, and a first-contact sender, pair or
 subject at scoring time lies off that manifold. Counting leave-one-out (the option) makes
 "never seen before" an everyday value in training — a third of legitimate mail is first
-contact — and the reconstruction error can no longer see novelty, the strongest spam signal. Burst and fan-out features are counted within the file being processed,
-in fixed time windows, so they mean the same on a month of training mail and on one day.
+contact — and the reconstruction error can no longer see novelty, the strongest spam signal.
+Burst and fan-out features are counted within the file being processed, in fixed time windows,
+so they mean the same on a month of training mail and on one day.
 """
 
 from __future__ import annotations
@@ -115,14 +116,16 @@ class _Factors(NamedTuple):
     codes: np.ndarray  # per row, index into values
     values: np.ndarray  # object array of distinct strings
 
-    def take(self, rows: np.ndarray) -> "_Factors":
+    def take(self, rows: np.ndarray) -> _Factors:
         return _Factors(self.codes[rows], self.values)
 
     def strings(self) -> pd.Series:
-        return pd.Series(self.values[self.codes] if len(self.values) else np.array([""] * len(self.codes), dtype=object),
-                         dtype=object)
+        return pd.Series(
+            self.values[self.codes] if len(self.values) else np.array([""] * len(self.codes), dtype=object),
+            dtype=object,
+        )
 
-    def map(self, parse) -> "_Factors":
+    def map(self, parse) -> _Factors:
         """``parse`` applied to each distinct value (results factorized again)."""
         codes, unique = pd.factorize(np.asarray(parse(pd.Series(self.values, dtype=object)), dtype=object))
         return _Factors(codes[self.codes] if len(codes) else self.codes, np.asarray(unique, dtype=object))
@@ -229,7 +232,7 @@ class _ParsedLog:
     def _subject_codes(self) -> np.ndarray:
         return self["subject_factors"][0]
 
-    def _distinct_subjects(self) -> "_DistinctSubjects":
+    def _distinct_subjects(self) -> _DistinctSubjects:
         return _DistinctSubjects(pd.Series(self["subject_factors"][1], dtype=object))
 
     def _times(self) -> pd.Series:
@@ -252,7 +255,9 @@ class _Recipients(NamedTuple):
 
     @property
     def present(self) -> np.ndarray:
-        return self.address.values[self.address.codes] != "" if len(self.address.values) else np.zeros(len(self.row), bool)
+        return (
+            self.address.values[self.address.codes] != "" if len(self.address.values) else np.zeros(len(self.row), bool)
+        )
 
 
 def _exploded_recipients(frame: pd.DataFrame) -> _Recipients:
@@ -269,7 +274,9 @@ def _exploded_recipients(frame: pd.DataFrame) -> _Recipients:
     first = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     within = np.arange(len(rows)) - np.repeat(np.cumsum(row_sizes) - row_sizes, row_sizes)
     picked = np.repeat(first[codes], row_sizes) + within
-    return _Recipients(rows, address.take(picked), domain.take(picked), local[address.codes[picked]] if len(picked) else local)
+    return _Recipients(
+        rows, address.take(picked), domain.take(picked), local[address.codes[picked]] if len(picked) else local
+    )
 
 
 def _pair_keys(left, right) -> tuple[np.ndarray, pd.Index]:
@@ -335,9 +342,9 @@ class SeedFeatures(TransformerMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y=None):
         self.encoders_ = {
-            column: OrdinalEncoder(
-                handle_unknown="use_encoded_value", unknown_value=UNSEEN_CODE, dtype=np.float64
-            ).fit(X[[column]].astype(str))
+            column: OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=UNSEEN_CODE, dtype=np.float64).fit(
+                X[[column]].astype(str)
+            )
             for column in (RECIPIENT, SENDER, SUBJECT)
         }
         unix = _unix_seconds(X[TIME])
@@ -391,12 +398,14 @@ class SeedFeatures(TransformerMixin, BaseEstimator):
             when = frame[TIME].dt.strftime("%Y-%m-%d %H:%M UTC")
             return pd.Series(
                 np.where(is_new, "sent " + when + ", outside the training period", "sent " + when + ", unusual time"),
-                index=frame.index, dtype=object,
+                index=frame.index,
+                dtype=object,
             )
         what = feature.split("_")[0]
         return pd.Series(
             np.where(is_new, f"{what} never seen in training", f"{what} unusual for the model"),
-            index=frame.index, dtype=object,
+            index=frame.index,
+            dtype=object,
         )
 
 
@@ -606,7 +615,7 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
     # -- parsing ------------------------------------------------------------------------
 
     @staticmethod
-    def _parse(X: pd.DataFrame) -> "_ParsedLog":
+    def _parse(X: pd.DataFrame) -> _ParsedLog:
         return _ParsedLog(X)
 
     def _learn_counts(self, p: dict) -> None:
@@ -621,12 +630,16 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
             "pair": _pair_table(sender_of_rcpt, rcpt.address),
             "sender_to_domain": _pair_table(sender_of_rcpt, rcpt.domain),
             "subject": p["subject_key"].value_counts(),
-            "sender_name": _pair_table(p["sender_factors"], p["sender_name_factors"], np.flatnonzero((p["sender_name"] != "").to_numpy())),
+            "sender_name": _pair_table(
+                p["sender_factors"], p["sender_name_factors"], np.flatnonzero((p["sender_name"] != "").to_numpy())
+            ),
             "name": p["sender_name"][p["sender_name"] != ""].value_counts(),
             "word": self._word_counts(p),
             "sender_hour": _pair_table(p["sender_factors"], p["times"].dt.hour.to_numpy()),
             "sender_recipients": pd.Series(
-                np.bincount(p["sender_factors"].codes, weights=rows_recipients, minlength=len(p["sender_factors"].values)),
+                np.bincount(
+                    p["sender_factors"].codes, weights=rows_recipients, minlength=len(p["sender_factors"].values)
+                ),
                 index=pd.Index(p["sender_factors"].values, dtype=object),
             ),
             "domain_to_domain": _pair_table(p["sender_domain_factors"].take(rcpt.row), rcpt.domain),
@@ -673,10 +686,9 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         internal_domain = np.isin(rcpt.domain.values, list(self.internal_domains_))
         external = pd.Series((~internal_domain[rcpt.domain.codes] & has_rcpt).astype(float))
         n_rcpt = pd.Series(has_rcpt.astype(float)).groupby(rows).sum().reindex(range(n), fill_value=0)
-        external_share = (
-            pd.Series(external.to_numpy()).groupby(rows).sum().reindex(range(n), fill_value=0)
-            / n_rcpt.clip(lower=1)
-        )
+        external_share = pd.Series(external.to_numpy()).groupby(rows).sum().reindex(
+            range(n), fill_value=0
+        ) / n_rcpt.clip(lower=1)
 
         sender_count = _counts_in(p["sender_factors"], c["sender"]) - own
         sender_domain_count = _counts_in(p["sender_domain_factors"], c["sender_domain"]) - own
@@ -687,13 +699,11 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         # The sender's usual hours: share of its training mail within an hour of this one
         # (a one-hour bin would call 10:05 unusual for someone who writes at 9:55).
         hour_of_day = times.dt.hour.to_numpy()
-        sender_hour_count = sum(
-            _pair_counts(p["sender_factors"], (hour_of_day + shift) % 24, c["sender_hour"])
-            for shift in (-1, 0, 1)
-        ) - own
-        sender_hour_share = np.where(
-            sender_count > 0, sender_hour_count / np.maximum(sender_count, 1), np.nan
+        sender_hour_count = (
+            sum(_pair_counts(p["sender_factors"], (hour_of_day + shift) % 24, c["sender_hour"]) for shift in (-1, 0, 1))
+            - own
         )
+        sender_hour_share = np.where(sender_count > 0, sender_hour_count / np.maximum(sender_count, 1), np.nan)
         # How many more recipients than this sender's usual (log ratio, 0 for a sender with no
         # history): a colleague who writes to two people now mailing a hundred is a hijacked
         # account or an exfiltration run, a newsletter to a hundred is Tuesday.
@@ -729,12 +739,15 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         local = rcpt.local
         subject_lower = p["subject_key"].to_numpy(dtype=object)[rows]
         mention = np.fromiter(
-            (len(a) >= 3 and a in s for a, s in zip(local, subject_lower)), dtype=float, count=len(local)
+            (len(a) >= 3 and a in s for a, s in zip(local, subject_lower, strict=True)), dtype=float, count=len(local)
         )
         raw["subject_mentions_recipient"] = (
             pd.Series(mention).groupby(rows).max().reindex(range(n), fill_value=0).to_numpy()
         )
-        for shape in (_per_distinct_frame(p["sender_raw"], _sender_shape), _per_distinct_frame(p["subject"], _subject_shape)):
+        for shape in (
+            _per_distinct_frame(p["sender_raw"], _sender_shape),
+            _per_distinct_frame(p["subject"], _subject_shape),
+        ):
             for column in shape:
                 raw[column] = shape[column].to_numpy()
         sender_domain_of_rcpt = p["sender_domain_factors"].take(rows)
@@ -752,10 +765,13 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         raw["sender_name_elsewhere"] = (has_name & (name_elsewhere > 0)).astype(float)
         # Mail "from" one of its own recipients: the spoofed-self trick of extortion and
         # phishing runs (also notes-to-self, which the model learns as usual if they are).
-        self_addressed = (sender_of_rcpt.values[sender_of_rcpt.codes] == rcpt.address.values[rcpt.address.codes]) & has_rcpt
+        self_addressed = (
+            sender_of_rcpt.values[sender_of_rcpt.codes] == rcpt.address.values[rcpt.address.codes]
+        ) & has_rcpt
         raw["sender_is_recipient"] = (per_row_sum(self_addressed.astype(float)) > 0).astype(float)
         for flag, count_name in _NEW_FLAGS.items():
             raw[flag] = (raw[count_name] <= 0).astype(float)
+
         # Per recipient, the share that is new: a reply that also copies one new colleague is
         # far less of a first contact than mail to nobody the log has seen.
         def share_new(values: np.ndarray) -> np.ndarray:
@@ -766,7 +782,7 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         raw["pair_new"] = share_new(pair_count)
         # Unsolicited first contact: a stranger opening a new thread (a stranger answering a
         # thread is how newcomers join a discussion).
-        raw["cold_contact"] = (raw["sender_new"] * raw["subject_new"] * (1 - raw["subject_reply"]))
+        raw["cold_contact"] = raw["sender_new"] * raw["subject_new"] * (1 - raw["subject_reply"])
         # An unseen sender has no usual hours: use the share of all training mail in that hour.
         global_hour = c["sender_hour"].groupby(c["sender_hour"].index.str.rsplit("\x1f", n=1).str[-1]).sum()
         hour_share = np.zeros(24)
@@ -830,10 +846,9 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         close = distance[np.arange(len(distinct)), nearest] <= limit
         seen = self.counts_["sender_domain"].add(self.counts_["recipient_domain"], fill_value=0)
         found = {}
-        for domain, name, target, hit in zip(distinct, names, nearest, close):
+        for domain, name, target, hit in zip(distinct, names, nearest, close, strict=True):
             imitated = familiar[target]
-            if (hit and name != imitated.rsplit(".", 1)[0]
-                    and seen.get(domain, 0) * 10 <= seen.get(imitated, 0)):
+            if hit and name != imitated.rsplit(".", 1)[0] and seen.get(domain, 0) * 10 <= seen.get(imitated, 0):
                 found[domain] = imitated
         return found
 
@@ -877,10 +892,12 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
             surprise, unseen = grams.copy(), grams.copy()
             surprise.data = -np.log((df + 1.0) / (self.n_train_ + 1.0))
             unseen.data = (df == 0).astype(float)
-            results.append((
-                np.asarray(surprise.sum(axis=1)).ravel() / per_subject,
-                np.asarray(unseen.sum(axis=1)).ravel() / per_subject,
-            ))
+            results.append(
+                (
+                    np.asarray(surprise.sum(axis=1)).ravel() / per_subject,
+                    np.asarray(unseen.sum(axis=1)).ravel() / per_subject,
+                )
+            )
         codes = p["subject_codes"]
         mine = own > 0
         return (
@@ -899,15 +916,23 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
             return pd.Series(np.where(condition, if_true, if_false), index=frame.index, dtype=object)
 
         if feature == "sender_count":
-            return pick(v == 0, "sender never seen in training", "sender seen only " + parts.count + " times in training")
+            return pick(
+                v == 0, "sender never seen in training", "sender seen only " + parts.count + " times in training"
+            )
         if feature == "sender_domain_count":
-            return pick(v == 0, "sender domain " + parts.domain + " never seen in training",
-                        "sender domain " + parts.domain + " rare (" + parts.count + " in training)")
+            return pick(
+                v == 0,
+                "sender domain " + parts.domain + " never seen in training",
+                "sender domain " + parts.domain + " rare (" + parts.count + " in training)",
+            )
         if feature == "sender_domain_lookalike":
             targets = {d: self.lookalike_target(d) for d in pd.unique(parts.domain[v > 0])}
             target = parts.domain.map(targets).fillna("")
-            return pick((v > 0) & (target != ""), "sender domain " + parts.domain + " looks like " + target,
-                        "sender domain " + parts.domain + " unusual")
+            return pick(
+                (v > 0) & (target != ""),
+                "sender domain " + parts.domain + " looks like " + target,
+                "sender domain " + parts.domain + " unusual",
+            )
         if feature == "sender_internal":
             return pick(v > 0, "internal sender, unusual here", "external sender " + parts.domain)
         if feature == "sender_name_mismatch":
@@ -919,16 +944,23 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         if feature == "recipient_count":
             return pick(v == 0, "recipient never seen in training", "recipient rare (" + parts.count + " in training)")
         if feature == "recipient_domain_count":
-            return pick(v == 0, "recipient domain never seen in training",
-                        "recipient domain rare (" + parts.count + " in training)")
+            return pick(
+                v == 0,
+                "recipient domain never seen in training",
+                "recipient domain rare (" + parts.count + " in training)",
+            )
         if feature == "recipient_external_share":
             return (v * 100).round().astype("int64").astype(str) + "% of recipients external"
         if feature == "pair_count":
-            return pick(v == 0, "first mail from this sender to this recipient",
-                        "sender→recipient pair rare (" + parts.count + " in training)")
+            return pick(
+                v == 0,
+                "first mail from this sender to this recipient",
+                "sender→recipient pair rare (" + parts.count + " in training)",
+            )
         if feature == "sender_to_domain_count":
-            return pick(v == 0, "sender never wrote to this recipient domain",
-                        "sender rarely writes to this recipient domain")
+            return pick(
+                v == 0, "sender never wrote to this recipient domain", "sender rarely writes to this recipient domain"
+            )
         if feature == "fanout_1h":
             return "sender reached " + parts.count + " recipients within an hour"
         if feature == "subject_length":
@@ -944,8 +976,11 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         if feature == "subject_reply":
             return pick(v > 0, "reply/forward, unusual here", "new thread, unusual here")
         if feature == "subject_count":
-            return pick(v == 0, "subject never seen in training",
-                        pick(v == 1, "subject seen once", "subject seen " + parts.count + " times"))
+            return pick(
+                v == 0,
+                "subject never seen in training",
+                pick(v == 1, "subject seen once", "subject seen " + parts.count + " times"),
+            )
         if feature == "subject_word_rarity":
             return pd.Series("rare words in subject", index=frame.index, dtype=object)
         if feature == "hour":
@@ -957,8 +992,11 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         if feature == "recipients_above_usual":
             recipients = described["recipient_n"].set_axis(frame.index).round().astype("int64").astype(str)
             usual = (described["recipient_n"].set_axis(frame.index) + 1) / np.exp(v) - 1
-            return (recipients + " recipients; this sender usually writes to "
-                    + usual.round().clip(lower=1).astype("int64").astype(str))
+            return (
+                recipients
+                + " recipients; this sender usually writes to "
+                + usual.round().clip(lower=1).astype("int64").astype(str)
+            )
         if feature == "subject_word_max_rarity":
             return pd.Series("a word in the subject is very rare here", index=frame.index, dtype=object)
         if feature == "subject_ngram_rarity":
@@ -966,24 +1004,31 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         if feature == "subject_ngram_unseen":
             return (v * 100).round().astype("int64").astype(str) + "% of the subject's letter groups never seen"
         if feature == "subject_mentions_recipient":
-            return pick(v > 0, "subject quotes the recipient's address/name", "subject doesn't name the recipient, unusual here")
+            return pick(
+                v > 0, "subject quotes the recipient's address/name", "subject doesn't name the recipient, unusual here"
+            )
         if feature == "subject_campaign":
             return "same subject from " + (v + 1).round().astype("int64").astype(str) + " sender domains in this log"
         if feature == "sender_name_address_similarity":
             return pick(v < 0.5, "display name unrelated to the sender address", "display name unusual for the address")
         if feature == "sender_name_new":
-            return pick(v > 0, "known sender address under a display name it never used",
-                        "sender's usual display name, unusual here")
+            return pick(
+                v > 0,
+                "known sender address under a display name it never used",
+                "sender's usual display name, unusual here",
+            )
         if feature == "sender_name_elsewhere":
-            return pick(v > 0, "display name used before by a different address",
-                        "display name unusual here")
+            return pick(v > 0, "display name used before by a different address", "display name unusual here")
         if feature == "sender_is_recipient":
             return pick(v > 0, "sender address is the recipient's own", "sender is not the recipient, unusual here")
         if feature == "sender_has_name":
             return pick(v > 0, "sender shows a display name, unusual here", "sender without a display name")
         if feature == "sender_domain_to_recipient_count":
-            return pick(v == 0, "sender's domain never wrote to this recipient domain",
-                        "sender's domain rarely writes to this recipient domain (" + parts.count + ")")
+            return pick(
+                v == 0,
+                "sender's domain never wrote to this recipient domain",
+                "sender's domain rarely writes to this recipient domain (" + parts.count + ")",
+            )
         if feature == "cold_contact":
             return pick(v > 0, "unknown sender opening a new conversation", "known correspondent, unusual here")
         if feature in ("recipient_new", "pair_new"):
@@ -992,10 +1037,16 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
             new = (v * total).round().astype("int64")
             some = new.astype(str) + " of " + total.astype(str)
             if feature == "recipient_new":
-                return pick(v >= 1, pick(total > 1, "no recipient ever seen in training", "recipient never seen in training"),
-                            some + " recipients never seen in training")
-            return pick(v >= 1, "first mail from this sender to " + pick(total > 1, "these recipients", "this recipient"),
-                        "sender never wrote to " + some + " recipients before")
+                return pick(
+                    v >= 1,
+                    pick(total > 1, "no recipient ever seen in training", "recipient never seen in training"),
+                    some + " recipients never seen in training",
+                )
+            return pick(
+                v >= 1,
+                "first mail from this sender to " + pick(total > 1, "these recipients", "this recipient"),
+                "sender never wrote to " + some + " recipients before",
+            )
         if feature in _NEW_FLAGS:
             what = feature.removesuffix("_new").replace("_", " ")
             return pick(v > 0, "first mail with this " + what, what + " seen before, unusual here")
@@ -1042,26 +1093,30 @@ def _sender_shape(raw: pd.Series) -> pd.DataFrame:
     """Features of the sender field's text alone: display name vs address, digits."""
     address = sender_addresses(raw)
     similarity, has_name = _name_similarity(raw, address)
-    return pd.DataFrame({
-        "sender_name_mismatch": _name_mismatch(raw, address),
-        "sender_local_digits": _digit_share(address.str.split("@").str[0]),
-        "sender_name_address_similarity": similarity,
-        "sender_has_name": has_name,
-    })
+    return pd.DataFrame(
+        {
+            "sender_name_mismatch": _name_mismatch(raw, address),
+            "sender_local_digits": _digit_share(address.str.split("@").str[0]),
+            "sender_name_address_similarity": similarity,
+            "sender_has_name": has_name,
+        }
+    )
 
 
 def _subject_shape(subject: pd.Series) -> pd.DataFrame:
     """Features of the subject's text alone: length, capitals, digits, non-ASCII, marks, reply."""
     letters = subject.str.count(r"[A-Za-z]").to_numpy(float)
     length = subject.str.len().to_numpy(float)
-    return pd.DataFrame({
-        "subject_length": length,
-        "subject_caps": subject.str.count(r"[A-Z]").to_numpy(float) / np.maximum(letters, 1),
-        "subject_digits": subject.str.count(r"\d").to_numpy(float) / np.maximum(length, 1),
-        "subject_non_ascii": subject.str.count(r"[^\x00-\x7f]").to_numpy(float) / np.maximum(length, 1),
-        "subject_marks": subject.str.count(r"[!$€£]").to_numpy(float),
-        "subject_reply": subject.str.contains(_REPLY_PREFIX).to_numpy(float),
-    })
+    return pd.DataFrame(
+        {
+            "subject_length": length,
+            "subject_caps": subject.str.count(r"[A-Z]").to_numpy(float) / np.maximum(letters, 1),
+            "subject_digits": subject.str.count(r"\d").to_numpy(float) / np.maximum(length, 1),
+            "subject_non_ascii": subject.str.count(r"[^\x00-\x7f]").to_numpy(float) / np.maximum(length, 1),
+            "subject_marks": subject.str.count(r"[!$€£]").to_numpy(float),
+            "subject_reply": subject.str.contains(_REPLY_PREFIX).to_numpy(float),
+        }
+    )
 
 
 def _digit_share(text: pd.Series) -> np.ndarray:
@@ -1101,8 +1156,13 @@ def _ngram_vectorizer():
 
     # Stateless (hashing), so one shared instance is safe across threads and sessions.
     return HashingVectorizer(
-        analyzer="char_wb", ngram_range=(3, 3), n_features=2**18, binary=True,
-        alternate_sign=False, norm=None, lowercase=True,
+        analyzer="char_wb",
+        ngram_range=(3, 3),
+        n_features=2**18,
+        binary=True,
+        alternate_sign=False,
+        norm=None,
+        lowercase=True,
     )
 
 
@@ -1143,6 +1203,9 @@ def _name_similarity(raw: pd.Series, address: pd.Series) -> tuple[np.ndarray, np
     has_name = (raw.str.contains("<", regex=False) & (name.str.len() > 0)).to_numpy()
     local = address.str.split("@").str[0].str.replace(r"[^a-z]", "", regex=True)
     similarity = np.array(
-        [fuzz.partial_ratio(a, b) / 100 if h and a and b else 1.0 for a, b, h in zip(name, local, has_name)]
+        [
+            fuzz.partial_ratio(a, b) / 100 if h and a and b else 1.0
+            for a, b, h in zip(name, local, has_name, strict=True)
+        ]
     )
     return similarity, has_name.astype(float)

@@ -68,7 +68,7 @@ class TrainingJob:
 
     # -- control --------------------------------------------------------------------------
 
-    def start(self) -> "TrainingJob":
+    def start(self) -> TrainingJob:
         """Start training in a daemon thread (once); returns self."""
         if self._thread is not None:
             raise RuntimeError("This training job was already started.")
@@ -123,7 +123,7 @@ class TrainingJob:
 
     @property
     def stage(self) -> str:
-        """"screening" or "training": what the latest epoch belonged to (before any: the first stage)."""
+        """ "screening" or "training": what the latest epoch belonged to (before any: the first stage)."""
         steps = self.progress
         if steps:
             return steps[-1].stage

@@ -16,7 +16,7 @@ import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Union
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -50,7 +50,7 @@ _BINARY_SIGNATURES = {
     b"\x7fELF": "a Linux program",
 }
 
-Source = Union[str, os.PathLike, bytes, IO[bytes]]
+Source = str | os.PathLike | bytes | IO[bytes]
 
 
 @dataclass
@@ -151,9 +151,7 @@ def read_log(
     if missing:
         raise MissingColumnsError(_missing_message(label, missing, headers), missing=missing, headers=headers)
     if len(raw) == 0:
-        raise DataError(
-            f"{label}: the file has a header but no data rows. Export a log with at least one message."
-        )
+        raise DataError(f"{label}: the file has a header but no data rows. Export a log with at least one message.")
     report.columns = {f: h for f, h in mapping.items() if h is not None}
     frame = _canonical_frame(raw, report.columns)
     raw_times = frame[TIME]
@@ -190,7 +188,7 @@ def concat_logs(logs: list[EmailLog]) -> EmailLog:
     frame = pd.concat([log.frame for log in logs], ignore_index=True)
     offsets = np.cumsum([0] + [len(log) for log in logs[:-1]])
     raw_times = pd.concat(
-        [log.raw_times.set_axis(log.raw_times.index + off) for log, off in zip(logs, offsets)]
+        [log.raw_times.set_axis(log.raw_times.index + off) for log, off in zip(logs, offsets, strict=True)]
     )
     report = LoadReport(
         source=", ".join(log.report.source for log in logs),
@@ -202,7 +200,7 @@ def concat_logs(logs: list[EmailLog]) -> EmailLog:
         unparsed_times=sum(log.report.unparsed_times for log in logs),
         unparsed_examples=[
             (row + off, value)
-            for log, off in zip(logs, offsets)
+            for log, off in zip(logs, offsets, strict=True)
             for row, value in log.report.unparsed_examples
         ][:_N_EXAMPLES],
         duplicate_uuids=int(frame[UUID].duplicated().sum()),
@@ -288,9 +286,7 @@ def _decode(data: bytes, report: LoadReport) -> str:
         raise DataError(f"{label} is empty. Expected {EXPECTED}, one row per message.")
     for magic, kind in _BINARY_SIGNATURES.items():
         if data.startswith(magic):
-            raise DataError(
-                f"{label} looks like {kind}, not a CSV. Expected {EXPECTED}; export the log as CSV."
-            )
+            raise DataError(f"{label} looks like {kind}, not a CSV. Expected {EXPECTED}; export the log as CSV.")
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         report.encoding = "utf-16"
         return data.decode("utf-16")
@@ -318,9 +314,7 @@ def _decode(data: bytes, report: LoadReport) -> str:
         text, report.encoding = data.decode("cp1252"), "cp1252"
     except UnicodeDecodeError:
         text, report.encoding = data.decode("latin-1"), "latin-1"
-    report.warnings.append(
-        f"The file is not UTF-8; it was read as {report.encoding}. Check accented subjects."
-    )
+    report.warnings.append(f"The file is not UTF-8; it was read as {report.encoding}. Check accented subjects.")
     if sum(not (c.isprintable() or c.isspace()) for c in text[:4096]) > 200:
         raise DataError(f"{label} is binary data, not a CSV. Expected {EXPECTED}.")
     return text
@@ -352,7 +346,7 @@ def _parse_utf8_fast(data: bytes, report: LoadReport) -> pd.DataFrame | None:
     import pyarrow.csv as pa_csv
 
     bom = b"\xef\xbb\xbf"
-    body = memoryview(data)[len(bom):] if data.startswith(bom) else memoryview(data)
+    body = memoryview(data)[len(bom) :] if data.startswith(bom) else memoryview(data)
     first_line = bytes(body[: 1 << 16]).split(b"\n", 1)[0]
     if not first_line.strip() or b"\x00" in bytes(body[:4096]) or any(data.startswith(m) for m in _BINARY_SIGNATURES):
         return None
@@ -369,7 +363,8 @@ def _parse_utf8_fast(data: bytes, report: LoadReport) -> pd.DataFrame | None:
             pa.py_buffer(body),
             parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
             convert_options=pa_csv.ConvertOptions(
-                column_types={name: pa.string() for name in names}, strings_can_be_null=False,
+                column_types={name: pa.string() for name in names},
+                strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
         )
@@ -402,11 +397,7 @@ def _parse_ragged(text: str, report: LoadReport) -> pd.DataFrame:
     header, body = rows[0], rows[1:]
     width = len(header)
     long_rows = sum(len(r) > width for r in body)
-    fixed = [
-        (r[:width] + [""] * (width - len(r)))
-        + [report.delimiter.join(r[width:])]
-        for r in body
-    ]
+    fixed = [(r[:width] + [""] * (width - len(r))) + [report.delimiter.join(r[width:])] for r in body]
     frame = pd.DataFrame(fixed, columns=[*header, "extra_fields"], dtype=str)
     report.warnings.append(
         f"Rows with more fields than the header: {long_rows:,}; the surplus is kept in column "
@@ -428,9 +419,7 @@ def _canonical_frame(raw: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame
 def _check_times(frame: pd.DataFrame, raw_times: pd.Series, report: LoadReport, label: str):
     unparsed = frame[TIME].isna()
     report.unparsed_times = int(unparsed.sum())
-    report.unparsed_examples = [
-        (int(i), str(v)) for i, v in raw_times[unparsed].head(_N_EXAMPLES).items()
-    ]
+    report.unparsed_examples = [(int(i), str(v)) for i, v in raw_times[unparsed].head(_N_EXAMPLES).items()]
     if report.unparsed_times == len(frame):
         examples = ", ".join(repr(v) for _, v in report.unparsed_examples[:3])
         raise DataError(

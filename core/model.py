@@ -54,8 +54,9 @@ class EpochProgress:
 TrainingCallback = Callable[[EpochProgress], "bool | None"]
 
 
-def build_autoencoder(n_features: int, hidden_units=(64, 32, 16), learning_rate: float = 1e-3,
-                      steps_per_execution: int = 1):
+def build_autoencoder(
+    n_features: int, hidden_units=(64, 32, 16), learning_rate: float = 1e-3, steps_per_execution: int = 1
+):
     """Dense autoencoder: input → 64 → 32 → 16 → 32 → 64 → input, ReLU, linear output, Adam, MSE.
 
     The output is linear because standardized features are unbounded; a sigmoid could not
@@ -72,16 +73,22 @@ def build_autoencoder(n_features: int, hidden_units=(64, 32, 16), learning_rate:
         x = keras.layers.Dense(units, activation="relu", name=f"decoder_{i + 1}")(x)
     outputs = keras.layers.Dense(n_features, activation="linear", name="reconstruction")(x)
     model = keras.Model(inputs, outputs, name="email_autoencoder")
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss="mse",
-                  steps_per_execution=steps_per_execution)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss="mse",
+        steps_per_execution=steps_per_execution,
+    )
     return model
 
 
 def dense_layers(model) -> list[tuple[np.ndarray, np.ndarray, str]]:
     """The model's Dense layers as (kernel, bias, activation name), input to output."""
     return [
-        (np.asarray(layer.kernel, dtype=np.float32), np.asarray(layer.bias, dtype=np.float32),
-         layer.activation.__name__)
+        (
+            np.asarray(layer.kernel, dtype=np.float32),
+            np.asarray(layer.bias, dtype=np.float32),
+            layer.activation.__name__,
+        )
         for layer in model.layers
         if layer.__class__.__name__ == "Dense"
     ]
@@ -93,14 +100,14 @@ def forward(layers, X: np.ndarray, batch_rows: int = 65_536) -> np.ndarray:
     3 s) and without its per-call graph tracing."""
     out = np.empty((len(X), layers[-1][0].shape[1]), dtype=np.float32)
     for start in range(0, len(X), batch_rows):
-        h = np.asarray(X[start:start + batch_rows], dtype=np.float32)
+        h = np.asarray(X[start : start + batch_rows], dtype=np.float32)
         for kernel, bias, activation in layers:
             h = h @ kernel + bias
             if activation == "relu":
                 np.maximum(h, 0, out=h)
             elif activation != "linear":
                 raise ValueError(f"Unsupported activation {activation!r} in a dense autoencoder.")
-        out[start:start + batch_rows] = h
+        out[start : start + batch_rows] = h
     return out
 
 
@@ -288,8 +295,9 @@ class AutoencoderDetector(BaseEstimator):
         n_trimmed = 0
         stopped = False
         if self.trim_fraction > 0:
-            stopped = self._fit_stage(train_frame, test_frame, self.screening_epochs, callback, "screening",
-                                      max_rows=self.screening_rows)
+            stopped = self._fit_stage(
+                train_frame, test_frame, self.screening_epochs, callback, "screening", max_rows=self.screening_rows
+            )
             if not stopped:
                 # Every training row scored as new mail (its own occurrence left out).
                 screening = self._errors(self.preprocessor_.transform(train_frame))
@@ -305,8 +313,9 @@ class AutoencoderDetector(BaseEstimator):
         self.n_test_rows_ = len(test_frame)
         return self
 
-    def _fit_stage(self, rows: pd.DataFrame, held_out: pd.DataFrame, epochs: int, callback, stage: str,
-                   max_rows: int | None = None) -> bool:
+    def _fit_stage(
+        self, rows: pd.DataFrame, held_out: pd.DataFrame, epochs: int, callback, stage: str, max_rows: int | None = None
+    ) -> bool:
         """Fit preprocessor and network on ``rows``, weigh and score the ``held_out`` rows.
 
         Returns True when the callback asked to stop.
@@ -326,9 +335,7 @@ class AutoencoderDetector(BaseEstimator):
         callbacks = [reporter]
         if self.early_stopping and n_val:
             callbacks.append(
-                keras.callbacks.EarlyStopping(
-                    monitor="val_loss", patience=self.patience, restore_best_weights=True
-                )
+                keras.callbacks.EarlyStopping(monitor="val_loss", patience=self.patience, restore_best_weights=True)
             )
         history = model.fit(
             X_fit,
@@ -447,7 +454,7 @@ class AutoencoderDetector(BaseEstimator):
         if self.error_weighting == "plain":
             return squared
         lo, hi = self.feature_range_
-        outside = (X < lo - _RANGE_TOLERANCE) | (X > hi + _RANGE_TOLERANCE)
+        outside = (lo - _RANGE_TOLERANCE > X) | (hi + _RANGE_TOLERANCE < X)
         return squared / np.where(outside, self.outside_scale_, self.error_scale_)
 
     def _errors(self, X: np.ndarray) -> np.ndarray:
@@ -461,9 +468,7 @@ class AutoencoderDetector(BaseEstimator):
         """Squared errors summed back to the log fields, scaled so a row's fields add up to its error."""
         fields = np.asarray(self.preprocessor_.feature_fields_)
         n = squared_errors.shape[1]
-        return pd.DataFrame(
-            {f: squared_errors[:, fields == f].sum(axis=1) / n for f in FEATURE_FIELDS}
-        )
+        return pd.DataFrame({f: squared_errors[:, fields == f].sum(axis=1) / n for f in FEATURE_FIELDS})
 
     def predict(self, frame: pd.DataFrame, threshold: float | None = None) -> np.ndarray:
         """1 for anomalies (error above ``threshold``, default the fitted ``threshold_``), else 0."""

@@ -134,6 +134,4 @@ def canonical_field(name: str) -> str:
 
 
 def raise_unknown_preset(preset: str) -> None:
-    raise DataError(
-        f"Unknown column preset {preset!r}: expected one of {', '.join(PRESETS)}."
-    )
+    raise DataError(f"Unknown column preset {preset!r}: expected one of {', '.join(PRESETS)}.")

@@ -75,8 +75,8 @@ def score_log(
         pre = detector.preprocessor_
         rows = pre.add_context(frame.iloc[positions].reset_index(drop=True))
         for start in range(0, len(rows), chunk_rows):
-            part = rows.iloc[start:start + chunk_rows].reset_index(drop=True)
-            at = positions[start:start + chunk_rows]
+            part = rows.iloc[start : start + chunk_rows].reset_index(drop=True)
+            at = positions[start : start + chunk_rows]
             X, described = pre.transform_and_describe(part)
             squared = detector.feature_squared_errors(X)
             del X
@@ -171,7 +171,11 @@ def resolve_threshold(
     ``rate``: expected anomaly share (0.02 = 2%) → the (1 - rate) quantile.
     ``top``: flag the N highest errors. The fitted threshold is never changed.
     """
-    given = [name for name, v in (("threshold", value), ("percentile", percentile), ("rate", rate), ("top", top)) if v is not None]
+    given = [
+        name
+        for name, v in (("threshold", value), ("percentile", percentile), ("rate", rate), ("top", top))
+        if v is not None
+    ]
     if len(given) > 1:
         raise DataError(f"Give one threshold rule, not {' and '.join(given)}.")
     errors = np.asarray(errors, dtype=float)
@@ -210,7 +214,7 @@ class ThresholdView:
     bin_counts: np.ndarray
 
     @classmethod
-    def from_scores(cls, scores: pd.DataFrame, bins: int = 60) -> "ThresholdView":
+    def from_scores(cls, scores: pd.DataFrame, bins: int = 60) -> ThresholdView:
         errors = scores[ERROR].to_numpy(dtype=float)
         finite = np.isfinite(errors)
         values = errors[finite]

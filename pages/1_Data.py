@@ -17,7 +17,9 @@ st.caption("Upload one or more CSV exports of your mail gateway log; several fil
 upload_col, demo_col = st.columns([3, 1], gap="large")
 with upload_col:
     uploads = st.file_uploader(
-        "CSV exports", type=["csv", "txt", "tsv"], accept_multiple_files=True,
+        "CSV exports",
+        type=["csv", "txt", "tsv"],
+        accept_multiple_files=True,
         help="Columns UUID, Recipient, Sender, Subject, Time Processed (other names can be mapped).",
     )
     st.caption(
@@ -27,8 +29,12 @@ with upload_col:
     )
 with demo_col:
     st.write("")
-    st.button("Use demo data", width="stretch", on_click=load_demo,
-              help=f"A synthetic log of {state.DEMO_ROWS:,} messages with about 2% labelled anomalies.")
+    st.button(
+        "Use demo data",
+        width="stretch",
+        on_click=load_demo,
+        help=f"A synthetic log of {state.DEMO_ROWS:,} messages with about 2% labelled anomalies.",
+    )
 
 
 handle_uploads([(f.name, f.getvalue()) for f in uploads or []])
@@ -51,15 +57,19 @@ m[3].metric("Senders", f"{facts['senders']:,}")
 m[4].metric("Recipients", f"{facts['recipients']:,}")
 m[5].metric("Sender domains", f"{facts['sender_domains']:,}")
 if facts["first"] is not None:
-    st.write(f"Time range: **{facts['first']:%Y-%m-%d %H:%M}** to **{facts['last']:%Y-%m-%d %H:%M}** UTC "
-             f"({facts['scorable']:,} rows with a readable time).")
+    st.write(
+        f"Time range: **{facts['first']:%Y-%m-%d %H:%M}** to **{facts['last']:%Y-%m-%d %H:%M}** UTC "
+        f"({facts['scorable']:,} rows with a readable time)."
+    )
 for warning in log.report.warnings:
     st.warning(warning)
 if facts["unparsed_examples"]:
     with st.expander("Examples of unreadable times"):
         st.dataframe(
-            {"row": [r + 1 for r, _ in facts["unparsed_examples"]],
-             "value": [v for _, v in facts["unparsed_examples"]]},
+            {
+                "row": [r + 1 for r, _ in facts["unparsed_examples"]],
+                "value": [v for _, v in facts["unparsed_examples"]],
+            },
             hide_index=True,
         )
 

@@ -40,7 +40,10 @@ def _start(params: dict, name: str | None, normal_only: bool) -> None:
     if normal_only and LABEL in frame:
         frame = frame[frame[LABEL].astype(str).str.strip() != "1"]
     new = TrainingJob(
-        frame=frame, params=params, artifacts_dir=state.artifacts_dir(), name=name,
+        frame=frame,
+        params=params,
+        artifacts_dir=state.artifacts_dir(),
+        name=name,
         extra_metadata={"data_source": log.report.source, "columns": log.report.columns},
     )
     st.session_state[state.TRAIN_JOB] = new.start()
@@ -59,11 +62,18 @@ with st.form("train.settings"):
     c1, c2, c3, c4 = st.columns(4)
     with c1:
         feature_set = st.selectbox(
-            "Feature set", ["email", "seed"], key="train.feature_set",
+            "Feature set",
+            ["email", "seed"],
+            key="train.feature_set",
             format_func={"email": "email – mail-aware features", "seed": "seed – label codes + time"}.get,
         )
-        name = st.text_input("Model name", value="", key="train.name", placeholder=default_name(),
-                             help="Letters, digits, '.', '_' or '-'. Empty: a timestamped name.")
+        name = st.text_input(
+            "Model name",
+            value="",
+            key="train.name",
+            placeholder=default_name(),
+            help="Letters, digits, '.', '_' or '-'. Empty: a timestamped name.",
+        )
     with c2:
         epochs = st.number_input("Epochs", 1, 500, DEFAULTS["epochs"], key="train.epochs")
         batch_size = st.number_input("Batch size", 8, 8192, DEFAULTS["batch_size"], step=32, key="train.batch_size")
@@ -71,17 +81,26 @@ with st.form("train.settings"):
         validation = st.slider("Validation share", 0.0, 0.5, DEFAULTS["validation_split"], 0.05, key="train.validation")
         test_size = st.slider("Test share (threshold)", 0.05, 0.5, DEFAULTS["test_size"], 0.05, key="train.test_size")
     with c4:
-        percentile = st.number_input("Threshold percentile", 50.0, 99.9, DEFAULTS["percentile"], 0.5, key="train.percentile")
+        percentile = st.number_input(
+            "Threshold percentile", 50.0, 99.9, DEFAULTS["percentile"], 0.5, key="train.percentile"
+        )
         trim_fraction = st.slider(
-            "Leave out least-normal share", 0.0, 0.5, DEFAULTS["trim_fraction"], 0.05, key="train.trim",
+            "Leave out least-normal share",
+            0.0,
+            0.5,
+            DEFAULTS["trim_fraction"],
+            0.05,
+            key="train.trim",
             help="Training logs hold spam too. A quick screening fit first finds this share of the "
-                 "training mail that looks least normal; the model then learns from the rest, so "
-                 "last month's spam campaign doesn't make this month's copies look familiar. 0: one plain fit.",
+            "training mail that looks least normal; the model then learns from the rest, so "
+            "last month's spam campaign doesn't make this month's copies look familiar. 0: one plain fit.",
         )
         seed = st.number_input("Seed", 0, 2**31 - 1, DEFAULTS["seed"], key="train.seed")
     has_labels = LABEL in log.frame
     normal_only = st.checkbox(
-        "Train only on rows labelled normal (label = 0)", value=False, disabled=not has_labels,
+        "Train only on rows labelled normal (label = 0)",
+        value=False,
+        disabled=not has_labels,
         key="train.normal_only",
         help="Only when the data has a 'label' column. Labels are never used as features.",
     )
@@ -90,9 +109,16 @@ with st.form("train.settings"):
 if submitted and not busy:
     try:
         chosen = check_name(name.strip()) if name.strip() else None
-        params = dict(feature_set=feature_set, epochs=int(epochs), batch_size=int(batch_size),
-                      validation_split=float(validation), test_size=float(test_size),
-                      percentile=float(percentile), trim_fraction=float(trim_fraction), seed=int(seed))
+        params = dict(
+            feature_set=feature_set,
+            epochs=int(epochs),
+            batch_size=int(batch_size),
+            validation_split=float(validation),
+            test_size=float(test_size),
+            percentile=float(percentile),
+            trim_fraction=float(trim_fraction),
+            seed=int(seed),
+        )
         _start(params, chosen, normal_only)
         job = st.session_state[state.TRAIN_JOB]
     except DataError as error:
@@ -104,10 +130,8 @@ def _progress_view(current: TrainingJob) -> None:
     epoch = steps[-1].epoch if steps else 0
     total = current.screening_epochs if current.stage == "screening" else current.epochs
     elapsed = time.time() - (current.started_at or time.time())
-    what = ("Screening the training mail (finds mail to leave out)" if current.stage == "screening"
-            else "Training")
-    text = (f"{what} · Epoch {epoch}/{total} · elapsed {_fmt_seconds(elapsed)} · "
-            f"ETA {_fmt_seconds(current.eta())}")
+    what = "Screening the training mail (finds mail to leave out)" if current.stage == "screening" else "Training"
+    text = f"{what} · Epoch {epoch}/{total} · elapsed {_fmt_seconds(elapsed)} · ETA {_fmt_seconds(current.eta())}"
     if current.stop_requested and current.running:
         text += " · stopping after this epoch…"
     elif not steps:
@@ -115,8 +139,7 @@ def _progress_view(current: TrainingJob) -> None:
     st.progress(epoch / max(total, 1), text=text)
     shown = max(len(steps), min(total, 10))  # readable even for long runs
     title = "Screening fit: loss so far" if current.stage == "screening" else "Loss so far"
-    st.plotly_chart(charts.loss_curve(current.history, title, epochs=shown),
-                    width="stretch", key="train.live_curve")
+    st.plotly_chart(charts.loss_curve(current.history, title, epochs=shown), width="stretch", key="train.live_curve")
 
 
 @st.fragment(run_every=1.0)
@@ -124,8 +147,13 @@ def _live(current: TrainingJob) -> None:
     if current.finished:
         st.rerun()  # whole page: show the results
     _progress_view(current)
-    st.button("Stop", on_click=_stop, disabled=current.stop_requested, key="train.stop",
-              help="Ends training after the current epoch; the model so far is saved.")
+    st.button(
+        "Stop",
+        on_click=_stop,
+        disabled=current.stop_requested,
+        key="train.stop",
+        help="Ends training after the current epoch; the model so far is saved.",
+    )
 
 
 if job is None:
@@ -160,8 +188,9 @@ with c1:
 with c2:
     hist = meta["test_error_histogram"]
     st.plotly_chart(
-        charts.error_histogram(hist["edges"], hist["counts"], detector.threshold_,
-                               title="Test-set errors and threshold"),
+        charts.error_histogram(
+            hist["edges"], hist["counts"], detector.threshold_, title="Test-set errors and threshold"
+        ),
         width="stretch",
     )
 link("detect", "Next: detect anomalies with this model")

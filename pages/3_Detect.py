@@ -10,7 +10,6 @@ from ui import charts, state
 from ui.common import (
     data_caption,
     detector_or_stop,
-    table_columns,
     link,
     model_key,
     model_picker,
@@ -18,6 +17,7 @@ from ui.common import (
     require_data,
     require_models,
     scores_for,
+    table_columns,
     view_for,
 )
 from ui.detect import QUICK_RULES, explanation, flagged_table, label_curves, operating_point, quick_threshold
@@ -94,9 +94,11 @@ def _from_number() -> None:
 
 def _apply_quick() -> None:
     rule = st.session_state["detect.quick_rule"]
-    value = {"percentile": st.session_state.get("detect.quick_percentile"),
-             "top": st.session_state.get("detect.quick_top"),
-             "rate": st.session_state.get("detect.quick_rate")}.get(rule)
+    value = {
+        "percentile": st.session_state.get("detect.quick_percentile"),
+        "top": st.session_state.get("detect.quick_top"),
+        "rate": st.session_state.get("detect.quick_rate"),
+    }.get(rule)
     _set_threshold(quick_threshold(rule, value, errors, fitted))
 
 
@@ -105,11 +107,19 @@ def threshold_panel() -> None:
     step = hi / 1000
     c_slider, c_number = st.columns([4, 1])
     with c_slider:
-        st.slider("Threshold (reconstruction error)", 0.0, hi, step=step, format="%.4f",
-                  key=state.DETECT_SLIDER, on_change=_from_slider)
+        st.slider(
+            "Threshold (reconstruction error)",
+            0.0,
+            hi,
+            step=step,
+            format="%.4f",
+            key=state.DETECT_SLIDER,
+            on_change=_from_slider,
+        )
     with c_number:
-        st.number_input("Exact value", 0.0, hi, step=step, format="%.4f",
-                        key=state.DETECT_NUMBER, on_change=_from_number)
+        st.number_input(
+            "Exact value", 0.0, hi, step=step, format="%.4f", key=state.DETECT_NUMBER, on_change=_from_number
+        )
     with st.expander("Quick settings", expanded=False):
         q = st.columns([2, 1, 1, 1, 1])
         q[0].radio("Rule", list(QUICK_RULES), format_func=QUICK_RULES.get, key="detect.quick_rule")
@@ -129,9 +139,15 @@ def threshold_panel() -> None:
 
     log_y = st.toggle("Log scale", value=True, key="detect.log_y")
     st.plotly_chart(
-        charts.error_histogram(view.bin_edges, view.bin_counts, threshold, log_y=log_y,
-                               title=f"Reconstruction errors of {n_scored:,} scored rows"),
-        width="stretch", key="detect.histogram",
+        charts.error_histogram(
+            view.bin_edges,
+            view.bin_counts,
+            threshold,
+            log_y=log_y,
+            title=f"Reconstruction errors of {n_scored:,} scored rows",
+        ),
+        width="stretch",
+        key="detect.histogram",
     )
 
     st.subheader("Flagged mail")
@@ -140,17 +156,35 @@ def threshold_panel() -> None:
         st.caption(f"Showing the {len(table):,} highest of {flagged:,} flagged rows; the download has all.")
     d1, d2, _ = st.columns([1, 1, 2])
     # Files are written when clicked (not on every slider move): a million rows take seconds.
-    d1.download_button("Download flagged CSV", lambda: flagged_csv(scores, threshold), "flagged.csv", "text/csv",
-                       on_click="ignore", type="primary", key="detect.download_flagged")
-    d2.download_button("Download all scores CSV", lambda: scores_csv(scores, threshold), "scores.csv", "text/csv",
-                       on_click="ignore", key="detect.download_all",
-                       help="Every row with its error and reason; is_anomaly at this threshold.")
+    d1.download_button(
+        "Download flagged CSV",
+        lambda: flagged_csv(scores, threshold),
+        "flagged.csv",
+        "text/csv",
+        on_click="ignore",
+        type="primary",
+        key="detect.download_flagged",
+    )
+    d2.download_button(
+        "Download all scores CSV",
+        lambda: scores_csv(scores, threshold),
+        "scores.csv",
+        "text/csv",
+        on_click="ignore",
+        key="detect.download_all",
+        help="Every row with its error and reason; is_anomaly at this threshold.",
+    )
     if table.empty:
         st.info("No row is above this threshold. Lower it to flag mail.")
     else:
         event = st.dataframe(
-            table, hide_index=True, width="stretch", height=360, on_select="rerun",
-            selection_mode="single-row", key="detect.table",
+            table,
+            hide_index=True,
+            width="stretch",
+            height=360,
+            on_select="rerun",
+            selection_mode="single-row",
+            key="detect.table",
             column_config=table_columns(),
         )
         rows = event.selection.rows if event is not None else []
@@ -158,9 +192,13 @@ def threshold_panel() -> None:
             info = explanation(scores, int(table.index[rows[0]]))
             e1, e2 = st.columns([3, 2])
             with e1:
-                st.plotly_chart(charts.field_errors_bar(info["fields"], f"Why row {info['uuid'][:36]} is flagged",
-                                                        highlight=info["top_field"]),
-                                width="stretch", key="detect.explain_chart")
+                st.plotly_chart(
+                    charts.field_errors_bar(
+                        info["fields"], f"Why row {info['uuid'][:36]} is flagged", highlight=info["top_field"]
+                    ),
+                    width="stretch",
+                    key="detect.explain_chart",
+                )
             with e2:
                 # Log text is shown with st.text / st.code only: never interpreted as markdown or HTML.
                 st.markdown("**Reason**")
@@ -183,11 +221,22 @@ def threshold_panel() -> None:
         k[2].metric("ROC-AUC", f"{curves['roc_auc']:.3f}")
         k[3].metric("PR-AUC", f"{curves['pr_auc']:.3f}")
         r1, r2 = st.columns(2)
-        r1.plotly_chart(charts.roc_figure(curves["fpr"], curves["tpr"], curves["roc_auc"],
-                                          (point["fpr"], point["recall"])), width="stretch", key="detect.roc")
-        r2.plotly_chart(charts.pr_figure(curves["precision"], curves["recall"], curves["pr_auc"],
-                                         (point["recall"], point["precision"]), curves["base_rate"]),
-                        width="stretch", key="detect.pr")
+        r1.plotly_chart(
+            charts.roc_figure(curves["fpr"], curves["tpr"], curves["roc_auc"], (point["fpr"], point["recall"])),
+            width="stretch",
+            key="detect.roc",
+        )
+        r2.plotly_chart(
+            charts.pr_figure(
+                curves["precision"],
+                curves["recall"],
+                curves["pr_auc"],
+                (point["recall"], point["precision"]),
+                curves["base_rate"],
+            ),
+            width="stretch",
+            key="detect.pr",
+        )
 
 
 threshold_panel()

@@ -31,8 +31,13 @@ top = st.columns([2, 1, 2])
 with top[0]:
     bundle = model_picker(bundles, key="explore.model_picker")
 with top[1]:
-    max_points = st.selectbox("Points on the map", [500, 1000, 2000, 3000], index=1, key="explore.points",
-                              help="Every flagged row is kept; the rest is a random sample. More points take longer.")
+    max_points = st.selectbox(
+        "Points on the map",
+        [500, 1000, 2000, 3000],
+        index=1,
+        key="explore.points",
+        help="Every flagged row is kept; the rest is a random sample. More points take longer.",
+    )
 with top[2]:
     st.write("")
     st.caption(f"Data: {data_caption(log)}")
@@ -63,10 +68,11 @@ with st.spinner(f"Computing the t-SNE map of up to {max_points:,} rows (this can
 table = map_table(scores, scorable, points)
 flagged = table["error"].to_numpy(dtype=float) > threshold
 fig = charts.tsne_scatter(points, flagged, table)
-event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode=("box", "lasso"),
-                        key="explore.map")
-st.caption(f"{len(points):,} rows on the map, {int(flagged.sum()):,} above the threshold. "
-           "Draw a box or lasso to list those rows.")
+event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode=("box", "lasso"), key="explore.map")
+st.caption(
+    f"{len(points):,} rows on the map, {int(flagged.sum()):,} above the threshold. "
+    "Draw a box or lasso to list those rows."
+)
 
 selected_rows = []
 if event is not None:
@@ -86,11 +92,16 @@ else:
     chosen = table[flagged].sort_values("error", ascending=False)
     st.subheader(f"Rows above the threshold on the map ({len(chosen):,})")
     st.caption("No selection: showing the flagged rows.")
-st.dataframe(chosen, hide_index=True, width="stretch", height=320,
-             column_config=table_columns())
+st.dataframe(chosen, hide_index=True, width="stretch", height=320, column_config=table_columns())
 export = chosen.rename(columns={"error": ERROR})
 export["Time"] = export["Time"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-st.download_button("Download these rows (CSV)", to_csv_bytes(export), "explore_selection.csv", "text/csv",
-                   on_click="ignore", key="explore.download")
+st.download_button(
+    "Download these rows (CSV)",
+    to_csv_bytes(export),
+    "explore_selection.csv",
+    "text/csv",
+    on_click="ignore",
+    key="explore.download",
+)
 st.divider()
 link("detect", "Back to Detect")

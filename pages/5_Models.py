@@ -42,23 +42,37 @@ def _row(b) -> dict:
     }
 
 
-st.dataframe(pd.DataFrame([_row(b) for b in bundles]), hide_index=True, width="stretch",
-             column_config={"threshold": st.column_config.NumberColumn(format="%.4f"),
-                            "final val loss": st.column_config.NumberColumn(format="%.4f")})
+st.dataframe(
+    pd.DataFrame([_row(b) for b in bundles]),
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "threshold": st.column_config.NumberColumn(format="%.4f"),
+        "final val loss": st.column_config.NumberColumn(format="%.4f"),
+    },
+)
 
 names = [b.name for b in bundles]
 current = st.session_state.get(state.MODEL_NAME)
-chosen = st.multiselect("Compare loss curves", names,
-                        default=([current] if current in names else []) + [n for n in names if n != current][:1]
-                        if current in names else names[:2], max_selections=4,
-                        key="models.compare")
+chosen = st.multiselect(
+    "Compare loss curves",
+    names,
+    default=([current] if current in names else []) + [n for n in names if n != current][:1]
+    if current in names
+    else names[:2],
+    max_selections=4,
+    key="models.compare",
+)
 if chosen:
     cols = st.columns(min(len(chosen), 2))
     for i, name in enumerate(chosen):
         bundle = bundles[names.index(name)]
         with cols[i % len(cols)]:
-            st.plotly_chart(charts.loss_curve(bundle.metadata.get("history", {}), name, height=320),
-                            width="stretch", key=f"models.curve.{name}")
+            st.plotly_chart(
+                charts.loss_curve(bundle.metadata.get("history", {}), name, height=320),
+                width="stretch",
+                key=f"models.curve.{name}",
+            )
 
 st.subheader("Delete a model")
 victim = st.selectbox("Model to delete", names, index=None, placeholder="Choose a model…", key="models.delete_pick")

@@ -32,8 +32,18 @@ def test_round_trip_gives_identical_errors(tmp_path, trained_detector, demo_log)
 def test_metadata_records_what_made_the_model(tmp_path, trained_detector):
     info = save_bundle(trained_detector, tmp_path, name="meta", extra_metadata={"column_mapping": {"UUID": "id"}})
     meta = json.loads((info.path / METADATA_FILE).read_text())
-    for key in ("threshold", "percentile", "feature_set", "training_rows", "library_versions", "created",
-                "history", "test_error_histogram", "format_version", "column_mapping"):
+    for key in (
+        "threshold",
+        "percentile",
+        "feature_set",
+        "training_rows",
+        "library_versions",
+        "created",
+        "history",
+        "test_error_histogram",
+        "format_version",
+        "column_mapping",
+    ):
         assert key in meta
     assert meta["library_versions"]["keras"].startswith("3.")
 
@@ -73,10 +83,13 @@ def test_missing_file_or_manifest_is_refused(tmp_path, trained_detector):
         load_bundle("partial", tmp_path)
 
 
-@pytest.mark.parametrize("version, message", [
-    (0, "bundle format 0"),
-    (1, "older version.*retrain it"),  # format-1 email features predate today's columns
-])
+@pytest.mark.parametrize(
+    "version, message",
+    [
+        (0, "bundle format 0"),
+        (1, "older version.*retrain it"),  # format-1 email features predate today's columns
+    ],
+)
 def test_unreadable_format_is_refused_with_a_retrain_message(tmp_path, trained_detector, version, message):
     info = save_bundle(trained_detector, tmp_path, name="old")
     meta = json.loads((info.path / METADATA_FILE).read_text())
@@ -130,5 +143,9 @@ def test_format_1_seed_bundle_still_loads(tmp_path, demo_log):
     frame = demo_log.frame[demo_log.scorable].head(50)
     errors = loaded.decision_function(frame)
     assert np.isfinite(errors).all() and loaded.n_trimmed_rows_ == 0
-    np.testing.assert_allclose(loaded.reconstruct(loaded.transform(frame)),
-                               loaded.model_.predict(loaded.transform(frame), verbose=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        loaded.reconstruct(loaded.transform(frame)),
+        loaded.model_.predict(loaded.transform(frame), verbose=0),
+        rtol=1e-4,
+        atol=1e-5,
+    )

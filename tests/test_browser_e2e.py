@@ -22,16 +22,26 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "test-results"
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 TRAIN_EPOCHS = 4
 
 if not CHROMIUM.exists():
     if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{CHROMIUM} is missing; the browser test must run in CI (apt-get install chromium).",
-                    pytrace=False)
-    pytest.skip(f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium) "
-                "to run the browser test.", allow_module_level=True)
+        pytest.fail(
+            f"{CHROMIUM} is missing; the browser test must run in CI (apt-get install chromium).", pytrace=False
+        )
+    pytest.skip(
+        f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium) to run the browser test.",
+        allow_module_level=True,
+    )
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -48,12 +58,27 @@ def server(tmp_path_factory):
     port = _free_port()
     env = {**os.environ, "EMAIL_AD_ARTIFACTS": str(artifacts), "PYTHONPATH": str(ROOT)}
     log_path = tmp_path_factory.mktemp("e2e-log") / "streamlit.log"
-    log_file = open(log_path, "w")
+    log_file = open(log_path, "w")  # noqa: SIM115 - the server writes to it until the fixture ends
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
-         "--server.headless", "true", "--server.address", "127.0.0.1",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "dashboard.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
@@ -110,9 +135,7 @@ def shot(page, name: str) -> None:
 def wait_idle(page, timeout: float = 120_000) -> None:
     """Until Streamlit has finished running the script (no 'Running…' status widget)."""
     page.wait_for_timeout(300)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout
-    )
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
 
 
 def go(page, label: str) -> None:
@@ -122,8 +145,10 @@ def go(page, label: str) -> None:
 
 
 def metric(page, label: str) -> str:
-    box = page.locator('[data-testid="stMetric"]', has=page.locator(
-        '[data-testid="stMetricLabel"]', has_text=re.compile(rf"^{label}$")))
+    box = page.locator(
+        '[data-testid="stMetric"]',
+        has=page.locator('[data-testid="stMetricLabel"]', has_text=re.compile(rf"^{label}$")),
+    )
     return box.locator('[data-testid="stMetricValue"]').first.inner_text()
 
 
@@ -158,8 +183,9 @@ def test_full_analyst_flow(server, browser_page):
         page.wait_for_timeout(1500)  # let the live loss curve draw a few points
         shot(page, "04_train_running")
         page.get_by_role("button", name="Stop", exact=True).click()
-        page.get_by_text(re.compile(r"Saved model e2e-stopped after \d+ of 300 epochs \(stopped early\)")).first.wait_for(
-            timeout=120_000)
+        page.get_by_text(
+            re.compile(r"Saved model e2e-stopped after \d+ of 300 epochs \(stopped early\)")
+        ).first.wait_for(timeout=120_000)
         wait_idle(page)
         shot(page, "04b_train_stopped")
         assert (server["artifacts"] / "e2e-stopped" / "metadata.json").is_file()
@@ -191,7 +217,8 @@ def test_full_analyst_flow(server, browser_page):
             ".find(e => e.innerText.startsWith('Flagged\\n') || e.innerText.startsWith('Flagged'));"
             " return m && parseInt(m.querySelector('[data-testid=\"stMetricValue\"]').innerText"
             ".replace(/,/g, '')) !== before; }",
-            arg=before, timeout=30_000,
+            arg=before,
+            timeout=30_000,
         )
         wait_idle(page)
         after = int(metric(page, "Flagged").replace(",", ""))
@@ -298,13 +325,15 @@ def test_upload_bad_file_and_column_mapping(server, browser_page, tmp_path):
         page.get_by_role("button", name="Remove screenshot.csv").click()  # the uploader keeps files
         wait_idle(page)
 
-        frame = pd.DataFrame({
-            "id": [f"m{i}" for i in range(40)],
-            "to": ["ann@corp.example"] * 40,
-            "from": [f"user{i % 5}@partner.example" for i in range(40)],
-            "title": [f"Weekly report {i}" for i in range(40)],
-            "date": pd.date_range("2026-01-05 08:00", periods=40, freq="37min").strftime("%Y-%m-%dT%H:%M:%SZ"),
-        })
+        frame = pd.DataFrame(
+            {
+                "id": [f"m{i}" for i in range(40)],
+                "to": ["ann@corp.example"] * 40,
+                "from": [f"user{i % 5}@partner.example" for i in range(40)],
+                "title": [f"Weekly report {i}" for i in range(40)],
+                "date": pd.date_range("2026-01-05 08:00", periods=40, freq="37min").strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        )
         renamed = tmp_path / "gateway_export.csv"
         frame.to_csv(renamed, index=False)
         uploader.set_input_files(str(renamed))
@@ -328,7 +357,7 @@ def test_upload_bad_file_and_column_mapping(server, browser_page, tmp_path):
 HOSTILE = [
     '<img src=x onerror="window.__xss=1">',
     "<script>window.__xss=1</script>",
-    "=HYPERLINK(\"http://evil.example\")",
+    '=HYPERLINK("http://evil.example")',
     "\u202egpj.exe urgent",
 ]
 
@@ -340,13 +369,17 @@ def test_hostile_subjects_and_names_stay_text(server, browser_page, tmp_path):
     from core.model import AutoencoderDetector
 
     rows = 120
-    frame = pd.DataFrame({
-        "UUID": [f"h{i}" for i in range(rows)],
-        "Recipient": [f"user{i % 7}@corp.example" for i in range(rows)],
-        "Sender": [f'"{HOSTILE[i % 4]}" <sender{i % 9}@partner.example>' for i in range(rows)],
-        "Subject": [f"{HOSTILE[i % 4]} report {i % 11}" for i in range(rows)],
-        "Time Processed": pd.date_range("2026-03-02 08:00", periods=rows, freq="23min").strftime("%Y-%m-%dT%H:%M:%SZ"),
-    })
+    frame = pd.DataFrame(
+        {
+            "UUID": [f"h{i}" for i in range(rows)],
+            "Recipient": [f"user{i % 7}@corp.example" for i in range(rows)],
+            "Sender": [f'"{HOSTILE[i % 4]}" <sender{i % 9}@partner.example>' for i in range(rows)],
+            "Subject": [f"{HOSTILE[i % 4]} report {i % 11}" for i in range(rows)],
+            "Time Processed": pd.date_range("2026-03-02 08:00", periods=rows, freq="23min").strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
+        }
+    )
     path = tmp_path / "hostile.csv"
     frame.to_csv(path, index=False)
     if not list_bundles(server["artifacts"]):
@@ -387,11 +420,25 @@ def test_oversize_upload_gets_a_clear_message(tmp_path_factory, browser_page, tm
     assert config["server"]["maxUploadSize"] >= 200
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port),
-         "--server.headless", "true", "--server.address", "127.0.0.1", "--server.maxUploadSize", "1"],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT),
-                       "EMAIL_AD_ARTIFACTS": str(tmp_path_factory.mktemp("oversize"))},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "dashboard.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "127.0.0.1",
+            "--server.maxUploadSize",
+            "1",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "EMAIL_AD_ARTIFACTS": str(tmp_path_factory.mktemp("oversize"))},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     page = browser_page
     try:
@@ -404,8 +451,10 @@ def test_oversize_upload_gets_a_clear_message(tmp_path_factory, browser_page, tm
             except OSError:
                 time.sleep(0.5)
         big = tmp_path / "big_export.csv"
-        big.write_text("UUID,Recipient,Sender,Subject,Time Processed\n"
-                       + "u,a@b.example,c@d.example,hello,2026-01-01T00:00:00Z\n" * 40_000)
+        big.write_text(
+            "UUID,Recipient,Sender,Subject,Time Processed\n"
+            + "u,a@b.example,c@d.example,hello,2026-01-01T00:00:00Z\n" * 40_000
+        )
         page.goto(url + "/Data")
         uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]')
         uploader.wait_for(state="attached")

@@ -18,8 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def _python(code: str, *args) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -62,7 +65,10 @@ def test_sigkill_during_save_leaves_no_partial_bundle(bundle_root):
 def test_sigkill_during_training_leaves_no_bundle(tmp_path, demo_csv):
     process = subprocess.Popen(
         [sys.executable, "-m", "core", "train", str(demo_csv), "--artifacts", str(tmp_path), "--epochs", "500"],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.time() + 120
     while time.time() < deadline and "epoch" not in process.stderr.read(64):

@@ -14,7 +14,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def run(*args, cwd=None):
     result = subprocess.run(
         [sys.executable, "-m", "core", *map(str, args)],
-        cwd=cwd or ROOT, capture_output=True, text=True, timeout=600,
+        cwd=cwd or ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
     )
     return result
@@ -48,8 +51,18 @@ def test_train_prints_summary_and_saves_bundle(workspace):
 
 def test_detect_writes_scores_in_input_order(workspace):
     work, _ = workspace
-    result = run("detect", work / "demo.csv", "--artifacts", work / "art", "--out", work / "scores.csv",
-                 "--flagged", work / "flagged.csv", "--top", 10)
+    result = run(
+        "detect",
+        work / "demo.csv",
+        "--artifacts",
+        work / "art",
+        "--out",
+        work / "scores.csv",
+        "--flagged",
+        work / "flagged.csv",
+        "--top",
+        10,
+    )
     assert result.returncode == 0, result.stderr
     assert "10 of 800 scored rows flagged" in result.stdout
     scores = pd.read_csv(work / "scores.csv")
@@ -63,7 +76,9 @@ def test_detect_writes_scores_in_input_order(workspace):
 
 def test_detect_threshold_rules_are_exclusive(workspace):
     work, _ = workspace
-    result = run("detect", work / "demo.csv", "--artifacts", work / "art", "--out", work / "s.csv", "--top", 3, "--rate", 0.1)
+    result = run(
+        "detect", work / "demo.csv", "--artifacts", work / "art", "--out", work / "s.csv", "--top", 3, "--rate", 0.1
+    )
     assert result.returncode == 2 and "not allowed with argument" in result.stderr
     assert "Traceback" not in result.stderr
 
@@ -79,9 +94,11 @@ def test_evaluate_prints_json_metrics(workspace):
 def test_unscored_rows_are_listed(workspace, tmp_path):
     work, _ = workspace
     data = tmp_path / "odd.csv"
-    data.write_text("UUID,Recipient,Sender,Subject,Time Processed\n"
-                    "a,x@northwind-traders.com,y@never-seen.example,Hi,2026-11-02T09:00:00Z\n"
-                    "b,x@northwind-traders.com,y@never-seen.example,Hi,not a time\n")
+    data.write_text(
+        "UUID,Recipient,Sender,Subject,Time Processed\n"
+        "a,x@northwind-traders.com,y@never-seen.example,Hi,2026-11-02T09:00:00Z\n"
+        "b,x@northwind-traders.com,y@never-seen.example,Hi,not a time\n"
+    )
     result = run("detect", data, "--artifacts", work / "art", "--out", tmp_path / "s.csv")
     assert result.returncode == 0, result.stderr
     scores = pd.read_csv(tmp_path / "s.csv", keep_default_na=False)
@@ -89,20 +106,26 @@ def test_unscored_rows_are_listed(workspace, tmp_path):
     assert "not scored (unreadable time): 1" in result.stdout
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "is empty"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00", "PNG image"),
-    (b"id,to,from,subject,date\n1,a@b.c,d@e.f,hi,2026-01-01\n", "missing column"),
-    (b"UUID,Recipient,Sender,Subject,Time Processed\n", "no data rows"),
-    (b"UUID,Recipient,Sender,Subject,Time Processed\n1,a@b.c,d@e.f,hi,never\n", "could be read as a time"),
-    (b"UUID,Recipient,Sender,Subject,Time Processed\n1,a@b.c,d@e.f,hi,2026-01-01T00:00:00Z\n", "Too few rows to train"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "PNG image"),
+        (b"id,to,from,subject,date\n1,a@b.c,d@e.f,hi,2026-01-01\n", "missing column"),
+        (b"UUID,Recipient,Sender,Subject,Time Processed\n", "no data rows"),
+        (b"UUID,Recipient,Sender,Subject,Time Processed\n1,a@b.c,d@e.f,hi,never\n", "could be read as a time"),
+        (
+            b"UUID,Recipient,Sender,Subject,Time Processed\n1,a@b.c,d@e.f,hi,2026-01-01T00:00:00Z\n",
+            "Too few rows to train",
+        ),
+    ],
+)
 def test_bad_input_exits_2_with_one_line(tmp_path, content, message):
     data = tmp_path / "bad.csv"
     data.write_bytes(content)
     result = run("train", data, "--artifacts", tmp_path / "art", "--epochs", 1)
     assert result.returncode == 2
-    lines = [l for l in result.stderr.splitlines() if l.startswith("error:")]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
 
 
@@ -144,5 +167,13 @@ def test_train_help_states_the_detectors_own_defaults():
     train = build_parser()._subparsers._group_actions[0].choices["train"]
     stated = {a.dest: re.search(r"default ([\d.]+)", a.help or "") for a in train._actions}
     stated = {dest: float(m.group(1)) for dest, m in stated.items() if m}
-    assert stated.keys() >= {"epochs", "batch_size", "percentile", "test_size", "validation_split", "trim_fraction", "seed"}
+    assert stated.keys() >= {
+        "epochs",
+        "batch_size",
+        "percentile",
+        "test_size",
+        "validation_split",
+        "trim_fraction",
+        "seed",
+    }
     assert stated == {dest: float(defaults[dest]) for dest in stated}

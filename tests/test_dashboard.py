@@ -32,8 +32,14 @@ from ui.data import (
 from ui.detect import explanation, flagged_table, label_curves, operating_point, quick_threshold
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["dashboard.py", "pages/1_Data.py", "pages/2_Train.py", "pages/3_Detect.py",
-         "pages/4_Explore.py", "pages/5_Models.py"]
+PAGES = [
+    "dashboard.py",
+    "pages/1_Data.py",
+    "pages/2_Train.py",
+    "pages/3_Detect.py",
+    "pages/4_Explore.py",
+    "pages/5_Models.py",
+]
 TINY = dict(epochs=2, batch_size=64, seed=0)
 
 
@@ -166,8 +172,7 @@ def _upload_script(files):
 
 
 def test_data_upload_bad_file_shows_its_message(artifacts):
-    at = AppTest.from_function(_upload_script, args=([("photo.csv", b"\x89PNG\r\n\x1a\n....")],),
-                               default_timeout=30)
+    at = AppTest.from_function(_upload_script, args=([("photo.csv", b"\x89PNG\r\n\x1a\n....")],), default_timeout=30)
     at.run()
     no_exception(at)
     assert "looks like a PNG image" in at.error[0].value
@@ -176,8 +181,10 @@ def test_data_upload_bad_file_shows_its_message(artifacts):
 
 
 def test_data_upload_with_other_headers_uses_mapping_form(artifacts):
-    data = (b"MessageId,To,From,Title,Date\n"
-            b"1,a@x.com,b@y.com,hello,2026-01-01T08:00:00Z\n2,c@x.com,b@y.com,hi,2026-01-01T09:00:00Z\n")
+    data = (
+        b"MessageId,To,From,Title,Date\n"
+        b"1,a@x.com,b@y.com,hello,2026-01-01T08:00:00Z\n2,c@x.com,b@y.com,hi,2026-01-01T09:00:00Z\n"
+    )
     at = AppTest.from_function(_upload_script, args=([("m365.csv", data)],), default_timeout=30)
     at.run()
     no_exception(at)
@@ -417,9 +424,11 @@ def test_detect_helpers(tiny_scores, bundle):
 
 def test_explore_uses_detect_threshold_and_draws_map(tiny_log, bundle, tiny_scores):
     t = float(np.nanpercentile(tiny_scores[ERROR], 80))
-    at = seeded("pages/4_Explore.py", tiny_log, **{state.MODEL_NAME: bundle.name,
-                                                  state.DETECT_MODEL: bundle.name,
-                                                  state.DETECT_THRESHOLD: t})
+    at = seeded(
+        "pages/4_Explore.py",
+        tiny_log,
+        **{state.MODEL_NAME: bundle.name, state.DETECT_MODEL: bundle.name, state.DETECT_THRESHOLD: t},
+    )
     at.run()
     no_exception(at)
     assert f"{t:.4g}" in " ".join(m.value for m in at.markdown)
@@ -446,8 +455,11 @@ def test_models_page_deletes_after_confirmation(tiny_log, tmp_path, monkeypatch)
 
 def test_detect_can_score_the_training_data_after_new_data_was_loaded(tiny_log, bundle):
     other = demo_log(300, seed=9)
-    at = seeded("pages/3_Detect.py", other, **{state.MODEL_NAME: bundle.name,
-                                               state.TRAIN_DATA: (tiny_log, "tiny-training-data")})
+    at = seeded(
+        "pages/3_Detect.py",
+        other,
+        **{state.MODEL_NAME: bundle.name, state.TRAIN_DATA: (tiny_log, "tiny-training-data")},
+    )
     at.run()
     no_exception(at)
     radio = at.radio(key="detect.dataset")
@@ -502,8 +514,14 @@ def test_error_histogram_splits_at_threshold_and_draws_line():
 
 def test_tsne_scatter_two_traces_with_escaped_hover():
     points = pd.DataFrame({"x": [0.0, 1.0, 2.0], "y": [0.0, 1.0, 0.5]})
-    hover = pd.DataFrame({"UUID": ["a", "b", "c"], "Sender": ["<script>x</script>", "s", "t"],
-                          "Subject": ["hi", "there", "you"], "error": [0.1, 0.2, 3.0]})
+    hover = pd.DataFrame(
+        {
+            "UUID": ["a", "b", "c"],
+            "Sender": ["<script>x</script>", "s", "t"],
+            "Subject": ["hi", "there", "you"],
+            "error": [0.1, 0.2, 3.0],
+        }
+    )
     fig = charts.tsne_scatter(points, np.array([False, False, True]), hover)
     assert [type(t).__name__ for t in fig.data] == ["Scattergl", "Scattergl"]
     assert len(fig.data[0].x) == 2 and len(fig.data[1].x) == 1

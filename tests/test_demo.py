@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 import pandas as pd
-from rapidfuzz.distance import Levenshtein
 import pytest
+from rapidfuzz.distance import Levenshtein
 
 from core.demo import ANOMALY_KINDS, COLUMNS, INTERNAL_DOMAINS, make_demo_log
 

@@ -5,9 +5,9 @@ from sklearn.exceptions import NotFittedError
 
 from core.errors import DataError
 from core.features import (
+    UNSEEN_CODE,
     EmailFeatures,
     SeedFeatures,
-    UNSEEN_CODE,
     make_preprocessor,
     recipient_lists,
     sender_addresses,
@@ -21,11 +21,13 @@ def _frame(rows):
     return frame
 
 
-TRAIN = _frame([
-    ("bob@corp.com", "alice@corp.com", "Budget", "2026-11-02T09:00:00Z"),
-    ("carol@corp.com", "dave@corp.com", "Lunch", "2026-11-02T10:00:00Z"),
-    ("erin@corp.com", "alice@corp.com", "Report", "2026-11-02T11:00:00Z"),
-])
+TRAIN = _frame(
+    [
+        ("bob@corp.com", "alice@corp.com", "Budget", "2026-11-02T09:00:00Z"),
+        ("carol@corp.com", "dave@corp.com", "Lunch", "2026-11-02T10:00:00Z"),
+        ("erin@corp.com", "alice@corp.com", "Report", "2026-11-02T11:00:00Z"),
+    ]
+)
 
 
 def test_seed_features_use_one_encoder_per_column():
@@ -99,10 +101,12 @@ def test_leave_one_out_training_option(demo_log):
 
 def test_email_features_are_finite_for_new_and_odd_rows(demo_log):
     pre = EmailFeatures().fit(demo_log.frame[demo_log.scorable])
-    odd = _frame([
-        ("", "", "", "2026-11-03T03:00:00Z"),
-        ("a@x.com;" * 300, "<script>@x", "=HYPERLINK(\"x\") 💸 \u202e", "1999-01-01T00:00:00Z"),
-    ])
+    odd = _frame(
+        [
+            ("", "", "", "2026-11-03T03:00:00Z"),
+            ("a@x.com;" * 300, "<script>@x", '=HYPERLINK("x") 💸 \u202e', "1999-01-01T00:00:00Z"),
+        ]
+    )
     X = pre.transform(odd)
     assert X.shape == (2, len(pre.feature_names_out_)) and np.isfinite(X).all()
     assert pre.new_values(odd).loc[0, SENDER]
@@ -140,21 +144,25 @@ def test_email_features_cyclic_time():
 
 # --------------------------------------------------------------------------- sender identity
 
-HISTORY = _frame([
-    ("bob@corp.com", '"Alice Smith" <alice@corp.com>', "Budget", "2026-11-02T09:00:00Z"),
-    ("bob@corp.com", '"Alice Smith" <alice@corp.com>', "Re: Budget", "2026-11-02T10:00:00Z"),
-    ("alice@corp.com", '"Bob Jones" <bob@corp.com>', "Lunch", "2026-11-02T11:00:00Z"),
-    ("carol@corp.com", '"Bob Jones" <bob@corp.com>', "Report", "2026-11-02T12:00:00Z"),
-])
+HISTORY = _frame(
+    [
+        ("bob@corp.com", '"Alice Smith" <alice@corp.com>', "Budget", "2026-11-02T09:00:00Z"),
+        ("bob@corp.com", '"Alice Smith" <alice@corp.com>', "Re: Budget", "2026-11-02T10:00:00Z"),
+        ("alice@corp.com", '"Bob Jones" <bob@corp.com>', "Lunch", "2026-11-02T11:00:00Z"),
+        ("carol@corp.com", '"Bob Jones" <bob@corp.com>', "Report", "2026-11-02T12:00:00Z"),
+    ]
+)
 
 
 def test_known_address_under_a_new_display_name_is_flagged():
     pre = EmailFeatures().fit(HISTORY)
-    rows = _frame([
-        ("bob@corp.com", '"Alice Smith" <alice@corp.com>', "Budget", "2026-11-03T09:00:00Z"),
-        ("bob@corp.com", '"IT Helpdesk" <alice@corp.com>', "Password expiry", "2026-11-03T09:00:00Z"),
-        ("bob@corp.com", "alice@corp.com", "Budget", "2026-11-03T09:00:00Z"),  # no name: nothing to compare
-    ])
+    rows = _frame(
+        [
+            ("bob@corp.com", '"Alice Smith" <alice@corp.com>', "Budget", "2026-11-03T09:00:00Z"),
+            ("bob@corp.com", '"IT Helpdesk" <alice@corp.com>', "Password expiry", "2026-11-03T09:00:00Z"),
+            ("bob@corp.com", "alice@corp.com", "Budget", "2026-11-03T09:00:00Z"),  # no name: nothing to compare
+        ]
+    )
     described = pre.describe(rows)
     assert list(described["sender_name_new"]) == [0, 1, 0]
     assert "display name it never used" in pre.reasons("sender_name_new", described.iloc[[1]], rows.iloc[[1]]).iloc[0]
@@ -162,18 +170,22 @@ def test_known_address_under_a_new_display_name_is_flagged():
 
 def test_display_name_of_another_sender_is_flagged():
     pre = EmailFeatures().fit(HISTORY)
-    rows = _frame([("carol@corp.com", '"Bob Jones" <bob.jones@freemail.example>', "Urgent wire", "2026-11-03T09:00:00Z")])
+    rows = _frame(
+        [("carol@corp.com", '"Bob Jones" <bob.jones@freemail.example>', "Urgent wire", "2026-11-03T09:00:00Z")]
+    )
     described = pre.describe(rows)
     assert described.loc[0, "sender_name_elsewhere"] == 1 and described.loc[0, "sender_new"] == 1
 
 
 def test_self_addressed_mail_and_cold_contact():
     pre = EmailFeatures().fit(HISTORY)
-    rows = _frame([
-        ("carol@corp.com", '"Carol" <carol@corp.com>', "Your account was hacked", "2026-11-03T09:00:00Z"),
-        ("bob@corp.com", "stranger@else.example", "Offer", "2026-11-03T09:00:00Z"),
-        ("bob@corp.com", "stranger@else.example", "Re: Budget", "2026-11-03T09:00:00Z"),
-    ])
+    rows = _frame(
+        [
+            ("carol@corp.com", '"Carol" <carol@corp.com>', "Your account was hacked", "2026-11-03T09:00:00Z"),
+            ("bob@corp.com", "stranger@else.example", "Offer", "2026-11-03T09:00:00Z"),
+            ("bob@corp.com", "stranger@else.example", "Re: Budget", "2026-11-03T09:00:00Z"),
+        ]
+    )
     described = pre.describe(rows)
     assert list(described["sender_is_recipient"]) == [1, 0, 0]
     # A sender never seen opening a new thread is a cold contact; one answering a known thread is not.
@@ -181,23 +193,31 @@ def test_self_addressed_mail_and_cold_contact():
 
 
 def test_senders_without_an_address_are_not_all_one_sender():
-    pre = EmailFeatures().fit(_frame([
-        ("bob@corp.com", "Chope <>", "Pills", "2026-11-02T09:00:00Z"),
-        ("bob@corp.com", "MAILER-DAEMON <>", "Undeliverable", "2026-11-02T10:00:00Z"),
-    ]))
-    rows = _frame([
-        ("bob@corp.com", "Dufour <>", "Pills", "2026-11-03T09:00:00Z"),
-        ("bob@corp.com", "MAILER-DAEMON <>", "Undeliverable", "2026-11-03T09:00:00Z"),
-    ])
+    pre = EmailFeatures().fit(
+        _frame(
+            [
+                ("bob@corp.com", "Chope <>", "Pills", "2026-11-02T09:00:00Z"),
+                ("bob@corp.com", "MAILER-DAEMON <>", "Undeliverable", "2026-11-02T10:00:00Z"),
+            ]
+        )
+    )
+    rows = _frame(
+        [
+            ("bob@corp.com", "Dufour <>", "Pills", "2026-11-03T09:00:00Z"),
+            ("bob@corp.com", "MAILER-DAEMON <>", "Undeliverable", "2026-11-03T09:00:00Z"),
+        ]
+    )
     assert list(pre.describe(rows)["sender_new"]) == [1, 0]
 
 
 def test_share_of_new_recipients():
     pre = EmailFeatures().fit(HISTORY)
-    rows = _frame([
-        ("bob@corp.com; new1@corp.com", "alice@corp.com", "Budget", "2026-11-03T09:00:00Z"),
-        ("new2@corp.com", "alice@corp.com", "Budget", "2026-11-03T09:00:00Z"),
-    ])
+    rows = _frame(
+        [
+            ("bob@corp.com; new1@corp.com", "alice@corp.com", "Budget", "2026-11-03T09:00:00Z"),
+            ("new2@corp.com", "alice@corp.com", "Budget", "2026-11-03T09:00:00Z"),
+        ]
+    )
     described = pre.describe(rows)
     np.testing.assert_allclose(described["recipient_new"], [0.5, 1.0])
     reasons = pre.reasons("recipient_new", described, rows)
@@ -205,27 +225,33 @@ def test_share_of_new_recipients():
 
 
 def test_lookalike_ignores_country_endings_and_short_names():
-    frame = pd.concat([
-        _frame([(f"u{i}@linux.ie", f"p{i}@linux.ie", "Hi", "2026-11-02T09:00:00Z") for i in range(40)]),
-        _frame([(f"u{i}@corp.com", f"p{i}@newt.com", "Hi", "2026-11-02T09:00:00Z") for i in range(40)]),
-        _frame([(f"u{i}@corp.com", f"p{i}@microsoft.com", "Hi", "2026-11-02T09:00:00Z") for i in range(40)]),
-    ])
+    frame = pd.concat(
+        [
+            _frame([(f"u{i}@linux.ie", f"p{i}@linux.ie", "Hi", "2026-11-02T09:00:00Z") for i in range(40)]),
+            _frame([(f"u{i}@corp.com", f"p{i}@newt.com", "Hi", "2026-11-02T09:00:00Z") for i in range(40)]),
+            _frame([(f"u{i}@corp.com", f"p{i}@microsoft.com", "Hi", "2026-11-02T09:00:00Z") for i in range(40)]),
+        ]
+    )
     pre = EmailFeatures().fit(frame)
-    rows = _frame([
-        ("u1@corp.com", "x@linux.be", "Hi", "2026-11-03T09:00:00Z"),  # same name, other country
-        ("u1@corp.com", "x@next.com", "Hi", "2026-11-03T09:00:00Z"),  # four letters: a real other name
-        ("u1@corp.com", "x@rnicrosoft.com", "Hi", "2026-11-03T09:00:00Z"),
-    ])
+    rows = _frame(
+        [
+            ("u1@corp.com", "x@linux.be", "Hi", "2026-11-03T09:00:00Z"),  # same name, other country
+            ("u1@corp.com", "x@next.com", "Hi", "2026-11-03T09:00:00Z"),  # four letters: a real other name
+            ("u1@corp.com", "x@rnicrosoft.com", "Hi", "2026-11-03T09:00:00Z"),
+        ]
+    )
     assert list(pre.describe(rows)["sender_domain_lookalike"]) == [0, 0, 1]
 
 
 def test_campaign_counts_other_sender_domains_of_a_new_thread_subject():
     pre = EmailFeatures().fit(HISTORY)
-    rows = _frame([
-        ("bob@corp.com", "a@one.example", "Claim your prize", "2026-11-03T09:00:00Z"),
-        ("bob@corp.com", "b@two.example", "Claim your prize", "2026-11-03T09:01:00Z"),
-        ("bob@corp.com", "c@three.example", "claim your prize", "2026-11-03T09:02:00Z"),
-        ("bob@corp.com", "d@three.example", "Re: Budget", "2026-11-03T09:03:00Z"),
-        ("bob@corp.com", "e@four.example", "Re: Budget", "2026-11-03T09:04:00Z"),
-    ])
+    rows = _frame(
+        [
+            ("bob@corp.com", "a@one.example", "Claim your prize", "2026-11-03T09:00:00Z"),
+            ("bob@corp.com", "b@two.example", "Claim your prize", "2026-11-03T09:01:00Z"),
+            ("bob@corp.com", "c@three.example", "claim your prize", "2026-11-03T09:02:00Z"),
+            ("bob@corp.com", "d@three.example", "Re: Budget", "2026-11-03T09:03:00Z"),
+            ("bob@corp.com", "e@four.example", "Re: Budget", "2026-11-03T09:04:00Z"),
+        ]
+    )
     assert list(pre.describe(rows)["subject_campaign"]) == [2, 2, 2, 0, 0]

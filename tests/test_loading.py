@@ -18,11 +18,14 @@ def test_read_log_canonical_columns_and_extra_passthrough():
     assert log.frame.loc[0, TIME] == pd.Timestamp("2026-11-02 09:15:00", tz="UTC")
 
 
-@pytest.mark.parametrize("header", [
-    "uuid,recipient,sender,subject,time_processed",
-    "UUID,RECIPIENT,SENDER,SUBJECT,TimeProcessed",
-    " Uuid , Recipient , Sender , Subject , Time-Processed ",
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "uuid,recipient,sender,subject,time_processed",
+        "UUID,RECIPIENT,SENDER,SUBJECT,TimeProcessed",
+        " Uuid , Recipient , Sender , Subject , Time-Processed ",
+    ],
+)
 def test_read_log_header_matching_tolerates_case_spaces_underscores(header):
     log = read_log((header + "\n" + ROW).encode())
     assert log.report.rows == 1 and log.report.columns[TIME] == header.split(",")[-1]
@@ -49,10 +52,17 @@ def test_read_log_utf16():
 
 
 def test_parse_times_accepts_documented_formats():
-    values = pd.Series([
-        "2026-11-02T09:15:00Z", "2026-11-02T10:15:00+01:00", "2026-11-02 09:15:00",
-        "Mon, 02 Nov 2026 09:15:00 +0000", "11/02/2026 09:15:00", "1793610900", "1793610900000",
-    ])
+    values = pd.Series(
+        [
+            "2026-11-02T09:15:00Z",
+            "2026-11-02T10:15:00+01:00",
+            "2026-11-02 09:15:00",
+            "Mon, 02 Nov 2026 09:15:00 +0000",
+            "11/02/2026 09:15:00",
+            "1793610900",
+            "1793610900000",
+        ]
+    )
     parsed = parse_times(values)
     assert parsed.notna().all()
     assert (parsed == pd.Timestamp("2026-11-02 09:15:00", tz="UTC")).all()
@@ -79,16 +89,19 @@ def test_duplicate_uuids_warn_not_fail():
     assert any("repeating a UUID" in w for w in log.report.warnings)
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"", "is empty"),
-    (b"   \n\n", "is empty"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR", "PNG image"),
-    (b"PK\x03\x04rest-of-zip", "ZIP archive"),
-    (HEADER.encode(), "no data rows"),
-    (ROW.encode(), "looks like data, not a header"),
-    (b"id,to,from,subject,date\n1,a@b.c,d@e.f,hi,2026-01-01\n", "Did you mean .*'date' for 'Time Processed'"),
-    ((HEADER + "u1,a@b.c,d@e.f,hi,yesterday-ish\n").encode(), "could be read as a time"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "is empty"),
+        (b"   \n\n", "is empty"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00IHDR", "PNG image"),
+        (b"PK\x03\x04rest-of-zip", "ZIP archive"),
+        (HEADER.encode(), "no data rows"),
+        (ROW.encode(), "looks like data, not a header"),
+        (b"id,to,from,subject,date\n1,a@b.c,d@e.f,hi,2026-01-01\n", "Did you mean .*'date' for 'Time Processed'"),
+        ((HEADER + "u1,a@b.c,d@e.f,hi,yesterday-ish\n").encode(), "could be read as a time"),
+    ],
+)
 def test_bad_input_raises_one_clear_error(data, message):
     with pytest.raises(DataError, match=message) as caught:
         read_log(data, name="log.csv")
@@ -96,21 +109,27 @@ def test_bad_input_raises_one_clear_error(data, message):
 
 
 def test_missing_column_message_lists_found_columns():
-    with pytest.raises(DataError, match=r"missing column\(s\) 'UUID', 'Recipient', 'Sender', 'Time Processed'\. Found: id, to, from, subject, date"):
+    with pytest.raises(
+        DataError,
+        match=r"missing column\(s\) 'UUID', 'Recipient', 'Sender', 'Time Processed'\. "
+        r"Found: id, to, from, subject, date",
+    ):
         read_log(b"id,to,from,subject,date\n1,a@b.c,d@e.f,hi,2026-01-01\n")
 
 
 def test_explicit_column_mapping():
     data = b"id,to,from,title,date\n1,a@b.c,d@e.f,hi,2026-01-01T00:00:00Z\n"
-    log = read_log(data, columns={"UUID": "id", "Recipient": "to", "Sender": "from", "subject": "title", "time_processed": "date"})
+    log = read_log(
+        data, columns={"UUID": "id", "Recipient": "to", "Sender": "from", "subject": "title", "time_processed": "date"}
+    )
     assert log.frame.loc[0, "Subject"] == "hi"
 
 
 def test_microsoft365_preset_detected_automatically():
     data = (
-        "Received,SenderAddress,RecipientAddress,Subject,Status,ToIP,FromIP,Size,MessageId,MessageTraceId\n"
-        "11/24/2026 5:03:12 PM,a@x.com,b@corp.com,Hi,Delivered,,1.2.3.4,2000,<m1@x.com>,abc\n"
-    ).encode()
+        b"Received,SenderAddress,RecipientAddress,Subject,Status,ToIP,FromIP,Size,MessageId,MessageTraceId\n"
+        b"11/24/2026 5:03:12 PM,a@x.com,b@corp.com,Hi,Delivered,,1.2.3.4,2000,<m1@x.com>,abc\n"
+    )
     log = read_log(data)
     assert log.report.preset == "microsoft365"
     assert log.frame.loc[0, "UUID"] == "<m1@x.com>"

@@ -76,7 +76,11 @@ def test_screening_fit_reports_its_epochs_before_the_final_fit(demo_log):
     seen: list[EpochProgress] = []
     AutoencoderDetector(epochs=3, screening_epochs=2, batch_size=64).fit(frame, callback=seen.append)
     assert [(p.stage, p.epoch, p.epochs) for p in seen] == [
-        ("screening", 1, 2), ("screening", 2, 2), ("training", 1, 3), ("training", 2, 3), ("training", 3, 3),
+        ("screening", 1, 2),
+        ("screening", 2, 2),
+        ("training", 1, 3),
+        ("training", 2, 3),
+        ("training", 3, 3),
     ]
 
 

@@ -25,8 +25,9 @@ def _assert_same_scores(scores: pd.DataFrame, pinned: pd.DataFrame, rtol: float)
     assert list(got.columns) == list(pinned.columns)
     for column in pinned.columns:
         if pd.api.types.is_float_dtype(pinned[column]):
-            pd.testing.assert_series_equal(got[column].astype(float), pinned[column], rtol=rtol, atol=0,
-                                           check_names=False)
+            pd.testing.assert_series_equal(
+                got[column].astype(float), pinned[column], rtol=rtol, atol=0, check_names=False
+            )
         else:
             assert got[column].astype(str).fillna("").tolist() == pinned[column].astype(str).fillna("").tolist(), column
 

@@ -46,8 +46,9 @@ def _isolation_forest_on_seed_features(train, test, y):
 def test_real_logs_default_detector_beats_recipe_and_isolation_forest(name, floor):
     path = shared_data_file(name)
     frame, train, test, y, ours = _protocol_scores(path)
-    *_, recipe = _protocol_scores(path, feature_set="seed", batch_size=64, learning_rate=1e-3,
-                                  trim_fraction=0.0, error_weighting="plain")
+    *_, recipe = _protocol_scores(
+        path, feature_set="seed", batch_size=64, learning_rate=1e-3, trim_fraction=0.0, error_weighting="plain"
+    )
     forest = _isolation_forest_on_seed_features(train, test, y)
     assert ours["roc_auc"] >= floor  # measured 0.97 (csdmc2010) and 0.94 (ceas08), docs/quality.md
     for other in (recipe, forest):

@@ -93,11 +93,11 @@ def test_flagged_csv_sorted_and_injection_safe(scores):
     scores = scores.copy()
     threshold = float(np.quantile(scores[ERROR], 0.9))
     top = scores[ERROR].idxmax()
-    scores.loc[top, "UUID"] = "=HYPERLINK(\"http://evil\")"
+    scores.loc[top, "UUID"] = '=HYPERLINK("http://evil")'
     out = pd.read_csv(io.BytesIO(flagged_csv(scores, threshold)), dtype=str, keep_default_na=False)
     assert list(out.columns) == ["UUID", ERROR, TOP_FIELD, REASON]
     assert len(out) == (scores[ERROR] > threshold).sum()
-    assert out.loc[0, "UUID"] == "'=HYPERLINK(\"http://evil\")"
+    assert out.loc[0, "UUID"] == '\'=HYPERLINK("http://evil")'
     assert (np.diff(out[ERROR].astype(float)) <= 0).all()
 
 

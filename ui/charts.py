@@ -33,29 +33,49 @@ def _layout(fig: go.Figure, title: str, height: int = 360, **kwargs) -> go.Figur
     return fig
 
 
-def loss_curve(history: dict, title: str = "Training loss", epochs: int | None = None,
-               height: int = 360) -> go.Figure:
+def loss_curve(history: dict, title: str = "Training loss", epochs: int | None = None, height: int = 360) -> go.Figure:
     """Train and validation loss per epoch (1-based)."""
     fig = go.Figure()
     loss = list(history.get("loss") or [])
     val = list(history.get("val_loss") or [])
     if loss:
-        fig.add_trace(go.Scatter(x=list(range(1, len(loss) + 1)), y=loss, mode="lines+markers",
-                                 name="training", line=dict(color=NORMAL_COLOR)))
+        fig.add_trace(
+            go.Scatter(
+                x=list(range(1, len(loss) + 1)),
+                y=loss,
+                mode="lines+markers",
+                name="training",
+                line=dict(color=NORMAL_COLOR),
+            )
+        )
     if val:
-        fig.add_trace(go.Scatter(x=list(range(1, len(val) + 1)), y=val, mode="lines+markers",
-                                 name="validation", line=dict(color=VAL_COLOR)))
+        fig.add_trace(
+            go.Scatter(
+                x=list(range(1, len(val) + 1)),
+                y=val,
+                mode="lines+markers",
+                name="validation",
+                line=dict(color=VAL_COLOR),
+            )
+        )
     n = max(epochs or 0, len(loss), 1)
     _layout(fig, title, height=height)
-    fig.update_xaxes(title="epoch", range=[0.5, n + 0.5], tickformat="d",
-                     dtick=max(1, round(n / 10)) if n <= 200 else None)
+    fig.update_xaxes(
+        title="epoch", range=[0.5, n + 0.5], tickformat="d", dtick=max(1, round(n / 10)) if n <= 200 else None
+    )
     fig.update_yaxes(title="loss (MSE)")
     return fig
 
 
-def error_histogram(edges: Sequence[float], counts: Sequence[int], threshold: float | None = None,
-                    *, log_y: bool = False, title: str = "Reconstruction errors",
-                    height: int = 360) -> go.Figure:
+def error_histogram(
+    edges: Sequence[float],
+    counts: Sequence[int],
+    threshold: float | None = None,
+    *,
+    log_y: bool = False,
+    title: str = "Reconstruction errors",
+    height: int = 360,
+) -> go.Figure:
     """Histogram from precomputed bins, bars above the threshold in red, threshold as a line."""
     edges = np.asarray(edges, dtype=float)
     counts = np.asarray(counts)
@@ -65,14 +85,24 @@ def error_histogram(edges: Sequence[float], counts: Sequence[int], threshold: fl
     fig = go.Figure()
     for mask, name, color in ((~above, "below threshold", NORMAL_COLOR), (above, "above threshold", ANOMALY_COLOR)):
         if mask.any():
-            fig.add_trace(go.Bar(
-                x=centers[mask], y=counts[mask], width=widths[mask], name=name, marker_color=color,
-                customdata=np.column_stack([edges[:-1][mask], edges[1:][mask]]),
-                hovertemplate="error %{customdata[0]:.4g} – %{customdata[1]:.4g}<br>%{y} rows<extra></extra>",
-            ))
+            fig.add_trace(
+                go.Bar(
+                    x=centers[mask],
+                    y=counts[mask],
+                    width=widths[mask],
+                    name=name,
+                    marker_color=color,
+                    customdata=np.column_stack([edges[:-1][mask], edges[1:][mask]]),
+                    hovertemplate="error %{customdata[0]:.4g} – %{customdata[1]:.4g}<br>%{y} rows<extra></extra>",
+                )
+            )
     if threshold is not None:
-        fig.add_vline(x=threshold, line=dict(color=THRESHOLD_COLOR, width=2, dash="dash"),
-                      annotation_text=f"threshold {threshold:.4g}", annotation_position="top right")
+        fig.add_vline(
+            x=threshold,
+            line=dict(color=THRESHOLD_COLOR, width=2, dash="dash"),
+            annotation_text=f"threshold {threshold:.4g}",
+            annotation_position="top right",
+        )
     _layout(fig, title, height=height, bargap=0.02, showlegend=False)
     fig.update_xaxes(title="reconstruction error")
     if log_y:
@@ -82,8 +112,9 @@ def error_histogram(edges: Sequence[float], counts: Sequence[int], threshold: fl
     return fig
 
 
-def field_errors_bar(errors: dict[str, float], title: str = "Error per field",
-                     highlight: str | None = None) -> go.Figure:
+def field_errors_bar(
+    errors: dict[str, float], title: str = "Error per field", highlight: str | None = None
+) -> go.Figure:
     """Horizontal bars: how much each field contributes to one row's error; ``highlight``
     (default: the largest) is drawn in the anomaly colour — the field the reason names."""
     names = list(errors)
@@ -93,8 +124,9 @@ def field_errors_bar(errors: dict[str, float], title: str = "Error per field",
     else:
         top = int(np.nanargmax(values)) if values and not np.all(np.isnan(values)) else -1
     colors = [ANOMALY_COLOR if i == top else NORMAL_COLOR for i in range(len(names))]
-    fig = go.Figure(go.Bar(x=values, y=names, orientation="h", marker_color=colors,
-                           hovertemplate="%{y}: %{x:.4g}<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(x=values, y=names, orientation="h", marker_color=colors, hovertemplate="%{y}: %{x:.4g}<extra></extra>")
+    )
     _layout(fig, title, height=260, showlegend=False)
     fig.update_xaxes(title="share of the reconstruction error")
     fig.update_yaxes(autorange="reversed")
@@ -104,39 +136,51 @@ def field_errors_bar(errors: dict[str, float], title: str = "Error per field",
 def roc_figure(fpr, tpr, auc: float | None, point: tuple[float, float] | None = None) -> go.Figure:
     """ROC curve with the diagonal and the current threshold's operating point."""
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance",
-                             line=dict(color="#999", dash="dot")))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line=dict(color="#999", dash="dot")))
     label = "ROC" if auc is None else f"ROC (AUC {auc:.3f})"
     fig.add_trace(go.Scatter(x=fpr, y=tpr, mode="lines", name=label, line=dict(color=NORMAL_COLOR)))
     return _curve_layout(fig, "ROC curve", "false positive rate", "true positive rate", point)
 
 
-def pr_figure(precision, recall, ap: float | None, point: tuple[float, float] | None = None,
-              base_rate: float | None = None) -> go.Figure:
+def pr_figure(
+    precision, recall, ap: float | None, point: tuple[float, float] | None = None, base_rate: float | None = None
+) -> go.Figure:
     """Precision-recall curve; ``point`` is (recall, precision) at the current threshold."""
     fig = go.Figure()
     label = "PR" if ap is None else f"PR (AP {ap:.3f})"
     fig.add_trace(go.Scatter(x=recall, y=precision, mode="lines", name=label, line=dict(color=NORMAL_COLOR)))
     if base_rate is not None:
-        fig.add_trace(go.Scatter(x=[0, 1], y=[base_rate, base_rate], mode="lines", name="chance",
-                                 line=dict(color="#999", dash="dot")))
+        fig.add_trace(
+            go.Scatter(
+                x=[0, 1], y=[base_rate, base_rate], mode="lines", name="chance", line=dict(color="#999", dash="dot")
+            )
+        )
     return _curve_layout(fig, "Precision–recall curve", "recall", "precision", point)
 
 
-def _curve_layout(fig: go.Figure, title: str, x_title: str, y_title: str,
-                  point: tuple[float, float] | None) -> go.Figure:
+def _curve_layout(
+    fig: go.Figure, title: str, x_title: str, y_title: str, point: tuple[float, float] | None
+) -> go.Figure:
     """Shared look of the ROC and PR charts, with the current threshold's point marked."""
     if point is not None:
-        fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name="current threshold",
-                                 marker=dict(color=ANOMALY_COLOR, size=11)))
+        fig.add_trace(
+            go.Scatter(
+                x=[point[0]],
+                y=[point[1]],
+                mode="markers",
+                name="current threshold",
+                marker=dict(color=ANOMALY_COLOR, size=11),
+            )
+        )
     _layout(fig, title, height=380, legend=_BOTTOM_LEGEND)
     fig.update_xaxes(title=x_title, range=[-0.02, 1.02])
     fig.update_yaxes(title=y_title, range=[-0.02, 1.04])
     return fig
 
 
-def tsne_scatter(points: pd.DataFrame, flagged: np.ndarray, hover: pd.DataFrame,
-                 title: str = "t-SNE map of scored mail") -> go.Figure:
+def tsne_scatter(
+    points: pd.DataFrame, flagged: np.ndarray, hover: pd.DataFrame, title: str = "t-SNE map of scored mail"
+) -> go.Figure:
     """Scattergl of the map, normal and anomalous as two traces.
 
     ``points`` has x, y; ``hover`` (same length) has UUID, Sender, Subject, error. Each
@@ -144,21 +188,35 @@ def tsne_scatter(points: pd.DataFrame, flagged: np.ndarray, hover: pd.DataFrame,
     """
     flagged = np.asarray(flagged, dtype=bool)
     fig = go.Figure()
-    custom = np.column_stack([
-        np.arange(len(points)),
-        hover["UUID"].astype(str).to_numpy(),
-        hover["Sender"].astype(str).to_numpy(),
-        hover["Subject"].astype(str).str.slice(0, 80).to_numpy(),
-        hover["error"].to_numpy(dtype=float),
-    ]).astype(object) if len(points) else np.empty((0, 5), dtype=object)
-    template = ("UUID %{customdata[1]}<br>Sender %{customdata[2]}<br>Subject %{customdata[3]}"
-                "<br>error %{customdata[4]:.4g}<extra></extra>")
+    custom = (
+        np.column_stack(
+            [
+                np.arange(len(points)),
+                hover["UUID"].astype(str).to_numpy(),
+                hover["Sender"].astype(str).to_numpy(),
+                hover["Subject"].astype(str).str.slice(0, 80).to_numpy(),
+                hover["error"].to_numpy(dtype=float),
+            ]
+        ).astype(object)
+        if len(points)
+        else np.empty((0, 5), dtype=object)
+    )
+    template = (
+        "UUID %{customdata[1]}<br>Sender %{customdata[2]}<br>Subject %{customdata[3]}"
+        "<br>error %{customdata[4]:.4g}<extra></extra>"
+    )
     for mask, name, color, size in ((~flagged, "normal", NORMAL_COLOR, 5), (flagged, "anomalous", ANOMALY_COLOR, 8)):
-        fig.add_trace(go.Scattergl(
-            x=points["x"].to_numpy()[mask], y=points["y"].to_numpy()[mask], mode="markers",
-            name=f"{name} ({int(mask.sum()):,})", marker=dict(color=color, size=size, opacity=0.75),
-            customdata=custom[mask], hovertemplate=template,
-        ))
+        fig.add_trace(
+            go.Scattergl(
+                x=points["x"].to_numpy()[mask],
+                y=points["y"].to_numpy()[mask],
+                mode="markers",
+                name=f"{name} ({int(mask.sum()):,})",
+                marker=dict(color=color, size=size, opacity=0.75),
+                customdata=custom[mask],
+                hovertemplate=template,
+            )
+        )
     _layout(fig, title, height=560, dragmode="lasso")
     fig.update_xaxes(showticklabels=False, title=None, zeroline=False)
     fig.update_yaxes(showticklabels=False, title=None, zeroline=False)
@@ -166,8 +224,14 @@ def tsne_scatter(points: pd.DataFrame, flagged: np.ndarray, hover: pd.DataFrame,
 
 
 def hourly_bar(counts: pd.Series) -> go.Figure:
-    fig = go.Figure(go.Bar(x=list(counts.index), y=counts.to_numpy(), marker_color=NORMAL_COLOR,
-                           hovertemplate="%{x}:00 UTC: %{y} messages<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=list(counts.index),
+            y=counts.to_numpy(),
+            marker_color=NORMAL_COLOR,
+            hovertemplate="%{x}:00 UTC: %{y} messages<extra></extra>",
+        )
+    )
     _layout(fig, "Mail per hour of day (UTC)", height=320, showlegend=False)
     fig.update_xaxes(title="hour", dtick=2, range=[-0.5, 23.5])
     fig.update_yaxes(title="messages")
@@ -175,20 +239,31 @@ def hourly_bar(counts: pd.Series) -> go.Figure:
 
 
 def daily_bar(counts: pd.Series) -> go.Figure:
-    fig = go.Figure(go.Bar(x=list(counts.index), y=counts.to_numpy(), marker_color=NORMAL_COLOR,
-                           hovertemplate="%{x|%a %Y-%m-%d}: %{y} messages<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=list(counts.index),
+            y=counts.to_numpy(),
+            marker_color=NORMAL_COLOR,
+            hovertemplate="%{x|%a %Y-%m-%d}: %{y} messages<extra></extra>",
+        )
+    )
     _layout(fig, "Mail per day", height=320, showlegend=False)
     # Whole days on the axis (plotly would otherwise label noon/midnight for short ranges).
-    fig.update_xaxes(title="day", tickformat="%a %b %d",
-                     dtick=86_400_000 if len(counts) <= 14 else None)
+    fig.update_xaxes(title="day", tickformat="%a %b %d", dtick=86_400_000 if len(counts) <= 14 else None)
     fig.update_yaxes(title="messages")
     return fig
 
 
 def domains_bar(counts: pd.Series, title: str = "Top sender domains") -> go.Figure:
-    fig = go.Figure(go.Bar(x=counts.to_numpy(), y=list(counts.index), orientation="h",
-                           marker_color=NORMAL_COLOR,
-                           hovertemplate="%{y}: %{x} messages<extra></extra>"))
+    fig = go.Figure(
+        go.Bar(
+            x=counts.to_numpy(),
+            y=list(counts.index),
+            orientation="h",
+            marker_color=NORMAL_COLOR,
+            hovertemplate="%{y}: %{x} messages<extra></extra>",
+        )
+    )
     _layout(fig, title, height=max(200, 26 * len(counts) + 120), showlegend=False, bargap=0.25)
     fig.update_xaxes(title="messages")
     fig.update_yaxes(autorange="reversed", automargin=True)

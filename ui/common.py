@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import streamlit as st
-
-from typing import TYPE_CHECKING
 
 from core.artifacts import BundleInfo, list_bundles, load_bundle
 from core.errors import DataError
@@ -94,8 +94,9 @@ def model_picker(bundles: list[BundleInfo], label: str = "Model", key: str | Non
     names = [b.name for b in bundles]
     current = st.session_state.get(state.MODEL_NAME)
     index = names.index(current) if current in names else 0
-    name = st.selectbox(label, names, index=index, key=key,
-                        format_func=lambda n: f"{n}  ({_created(bundles[names.index(n)])})")
+    name = st.selectbox(
+        label, names, index=index, key=key, format_func=lambda n: f"{n}  ({_created(bundles[names.index(n)])})"
+    )
     st.session_state[state.MODEL_NAME] = name
     return bundles[names.index(name)]
 
@@ -156,8 +157,9 @@ def new_values_for(key: tuple[str, str, str], data_token: str, _log: EmailLog) -
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def tsne_for(key: tuple[str, str, str], data_token: str, max_points: int,
-             _log: EmailLog, _flagged: np.ndarray) -> pd.DataFrame:
+def tsne_for(
+    key: tuple[str, str, str], data_token: str, max_points: int, _log: EmailLog, _flagged: np.ndarray
+) -> pd.DataFrame:
     """t-SNE map (positions into the scorable rows); flagged = the model's fitted threshold,
     so the map (and its sample) depends only on model + data, not the current threshold."""
     from core.projection import tsne_map
@@ -185,8 +187,12 @@ def profile_for(data_token: str, _log: EmailLog) -> dict:
     """Validation numbers and profile series of the loaded log (computed once per data)."""
     from ui import data
 
-    return {"summary": data.summary(_log), "hourly": data.hourly_counts(_log),
-            "daily": data.daily_counts(_log), "domains": data.top_sender_domains(_log)}
+    return {
+        "summary": data.summary(_log),
+        "hourly": data.hourly_counts(_log),
+        "daily": data.daily_counts(_log),
+        "domains": data.top_sender_domains(_log),
+    }
 
 
 def data_caption(log: EmailLog) -> str:

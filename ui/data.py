@@ -34,8 +34,7 @@ def load_sources(files: list[tuple[str, bytes]], mapping: dict | None = None) ->
         raise DataError("No file uploaded. Choose one or more CSV exports.")
     mapping = mapping or {}
     logs = [
-        read_log(data, columns=mapping.get("columns"), preset=mapping.get("preset"), name=name)
-        for name, data in files
+        read_log(data, columns=mapping.get("columns"), preset=mapping.get("preset"), name=name) for name, data in files
     ]
     return concat_logs(logs)
 

@@ -22,8 +22,15 @@ from core.scoring import (
 )
 
 TABLE_LIMIT = 1000
-TABLE_COLUMNS = {UUID: "UUID", SENDER: "Sender", RECIPIENT: "Recipient", SUBJECT: "Subject",
-                 TIME: "Time", ERROR: "error", REASON: "reason"}
+TABLE_COLUMNS = {
+    UUID: "UUID",
+    SENDER: "Sender",
+    RECIPIENT: "Recipient",
+    SUBJECT: "Subject",
+    TIME: "Time",
+    ERROR: "error",
+    REASON: "reason",
+}
 
 QUICK_RULES = {
     "model": "Model threshold (fitted percentile)",
@@ -33,8 +40,9 @@ QUICK_RULES = {
 }
 
 
-def flagged_table(scores: pd.DataFrame, view: ThresholdView, threshold: float,
-                  limit: int = TABLE_LIMIT) -> pd.DataFrame:
+def flagged_table(
+    scores: pd.DataFrame, view: ThresholdView, threshold: float, limit: int = TABLE_LIMIT
+) -> pd.DataFrame:
     """Flagged rows for display, highest error first (first ``limit``); index = row position."""
     positions = view.flagged_positions(threshold, limit)
     table = scores.iloc[positions][list(TABLE_COLUMNS)].rename(columns=TABLE_COLUMNS)
@@ -81,9 +89,17 @@ def label_curves(scores: pd.DataFrame) -> dict | None:
     fpr, tpr, _ = roc_curve(y, errors)
     precision, recall, _ = precision_recall_curve(y, errors)
     base = detection_metrics(y, errors, np.inf)
-    return {"y": y, "errors": errors, "fpr": fpr, "tpr": tpr, "precision": precision,
-            "recall": recall, "roc_auc": base["roc_auc"], "pr_auc": base["pr_auc"],
-            "base_rate": float(y.mean())}
+    return {
+        "y": y,
+        "errors": errors,
+        "fpr": fpr,
+        "tpr": tpr,
+        "precision": precision,
+        "recall": recall,
+        "roc_auc": base["roc_auc"],
+        "pr_auc": base["pr_auc"],
+        "base_rate": float(y.mean()),
+    }
 
 
 def operating_point(curves: dict, threshold: float) -> dict:

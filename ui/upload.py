@@ -39,14 +39,17 @@ def mapping_form(files: list[tuple[str, bytes]]) -> None:
     suggested = suggested_mapping(headers)
     with st.form("data.mapping_form"):
         st.markdown("**Map the columns** – pick a preset for a known export, or a column per field.")
-        preset = st.selectbox("Preset", [NO_PRESET, *PRESET_LABELS], key="data.map.preset",
-                              format_func=lambda p: PRESET_LABELS.get(p, p))
+        preset = st.selectbox(
+            "Preset", [NO_PRESET, *PRESET_LABELS], key="data.map.preset", format_func=lambda p: PRESET_LABELS.get(p, p)
+        )
         chosen = {}
-        for col, field in zip(st.columns(len(FIELDS)), FIELDS):
+        for col, field in zip(st.columns(len(FIELDS)), FIELDS, strict=True):
             with col:
                 default = suggested[field]
                 chosen[field] = st.selectbox(
-                    field, headers, index=headers.index(default) if default in headers else 0,
+                    field,
+                    headers,
+                    index=headers.index(default) if default in headers else 0,
                     key=f"data.map.{field}",
                 )
         if st.form_submit_button("Read with this mapping", type="primary"):
