@@ -44,14 +44,15 @@ Append one ``Feature`` to ``EMAIL_FEATURES`` in ``catalog.py``::
         "subject_exclaims",                  # name: describe() column and model column
         SUBJECT,                             # the log field it speaks about
         COUNT,                               # kind: COUNT (log1p), LOG, RATIO, HOUR, WEEKDAY
-        compute=lambda m: m.parsed.subject.str.count("!").to_numpy(float),
-        reason=lambda r: "subject has " + r.count + " '!'",
+        compute=lambda log: log.parsed.subject.str.count("!").to_numpy(float),
+        reason=lambda rows: "subject has " + rows.count + " '!'",
     ),
 
-``compute`` gets ``Measures`` (the parsed log, the learned count tables ``m.counts``, each
-row's own occurrence ``m.own``, and shared quantities such as ``m.sender_count``); write
-longer computations as a function next to the others in ``catalog.py``. ``reason`` gets
-``ReasonText`` (``r.value``, ``r.pick(condition, if_true, if_false)``, ``r.count``...). The
+``compute`` gets ``Measures`` (the parsed log ``log.parsed``, the learned count tables
+``log.counts``, each row's own occurrence ``log.own``, and shared quantities such as
+``log.sender_count``); write longer computations as a function next to the others in
+``catalog.py``. ``reason`` gets ``ReasonText`` for the rows whose top feature it is
+(``rows.value``, ``rows.pick(condition, if_true, if_false)``, ``rows.count``...). The
 feature names, fields, kinds, model columns, scaling floors and reasons all follow from the
 declaration. A feature that needs a new learned count table also adds it to
 ``EmailFeatures._learn_counts``; models saved before then lack the table and must be

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from core.features.counting import counts_in, pair_counts, per_row, right_totals
+from core.features import counting
+from core.features.counting import counts_in, pair_counts, right_totals
 from core.features.parsing import Factors, ParsedLog, Recipients, per_distinct_frame
 from core.features.signals import sender_shape, subject_shape, within_file_context
 
@@ -60,7 +61,7 @@ class Measures:
 
     def per_row(self, per_recipient: np.ndarray, how: str) -> np.ndarray:
         """Per-recipient values reduced to one per row (``how``: "min", "max", "sum")."""
-        return per_row(per_recipient, self.recipients.row, self.n, how)
+        return counting.per_row(per_recipient, self.recipients.row, self.n, how)
 
     def share_of_recipients(self, per_recipient: np.ndarray) -> np.ndarray:
         """Per row, the share of its recipients for which ``per_recipient`` holds."""

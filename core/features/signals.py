@@ -86,8 +86,8 @@ def name_similarity(raw: pd.Series, address: pd.Series) -> tuple[np.ndarray, np.
     local = address.str.split("@").str[0].str.replace(r"[^a-z]", "", regex=True)
     similarity = np.array(
         [
-            fuzz.partial_ratio(a, b) / 100 if h and a and b else 1.0
-            for a, b, h in zip(name, local, has_name, strict=True)
+            fuzz.partial_ratio(shown, part) / 100 if named and shown and part else 1.0
+            for shown, part, named in zip(name, local, has_name, strict=True)
         ]
     )
     return similarity, has_name.astype(float)
