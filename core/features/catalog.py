@@ -27,14 +27,14 @@ from core.schema import RECIPIENT, SENDER, SUBJECT, TIME
 def _lookalike(log: Measures) -> np.ndarray:
     """1 for a sender domain a few edits away from a far more familiar one (``paypa1.com``)."""
     domains = log.parsed.sender_domain
-    targets = log.features.lookalike_targets(pd.unique(domains[domains.str.len() >= 4]))
+    targets = log.preprocessor.lookalike_targets(pd.unique(domains[domains.str.len() >= 4]))
     return domains.isin(list(targets)).to_numpy(float)
 
 
 def _external_share(log: Measures) -> np.ndarray:
     """Share of the recipients outside the organisation's own domains."""
     domain = log.recipients.domain
-    internal = np.isin(domain.values, list(log.features.internal_domains_))
+    internal = np.isin(domain.values, list(log.preprocessor.internal_domains_))
     return log.share_of_recipients(~internal[domain.codes])
 
 
@@ -122,7 +122,7 @@ def _cold_contact(log: Measures) -> np.ndarray:
 
 
 def _lookalike_reason(rows: ReasonText) -> pd.Series:
-    targets = {domain: rows.features.lookalike_target(domain) for domain in pd.unique(rows.domain[rows.value > 0])}
+    targets = {domain: rows.preprocessor.lookalike_target(domain) for domain in pd.unique(rows.domain[rows.value > 0])}
     target = rows.domain.map(targets).fillna("")
     return rows.pick(
         (rows.value > 0) & (target != ""),
@@ -195,7 +195,7 @@ EMAIL_FEATURES: tuple[Feature, ...] = (
         "sender_internal",
         SENDER,
         RATIO,
-        compute=lambda log: log.parsed.sender_domain.isin(log.features.internal_domains_).to_numpy(float),
+        compute=lambda log: log.parsed.sender_domain.isin(log.preprocessor.internal_domains_).to_numpy(float),
         reason=lambda rows: rows.pick(
             rows.value > 0, "internal sender, unusual here", "external sender " + rows.domain
         ),

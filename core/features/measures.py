@@ -27,15 +27,15 @@ class Measures:
 
     Parameters
     ----------
-    features : the fitted ``EmailFeatures`` (its count tables and learned domains)
+    preprocessor : the fitted ``EmailFeatures`` (its count tables and learned domains)
     parsed : the log
     own : per row, the occurrences taken out of that row's counts (1 for a training row
         being scored, so a message is never familiar because of itself; else 0)
     """
 
-    def __init__(self, features: EmailFeatures, parsed: ParsedLog, own: np.ndarray):
-        self.features = features
-        self.counts = features.counts_
+    def __init__(self, preprocessor: EmailFeatures, parsed: ParsedLog, own: np.ndarray):
+        self.preprocessor = preprocessor
+        self.counts = preprocessor.counts_
         self.parsed = parsed
         self.n = parsed.n
         self.own = own
@@ -142,7 +142,7 @@ class Measures:
             return np.zeros(self.n)
         per_subject = []
         for leave_out in (0.0, 1.0):  # computed per distinct subject, with and without itself
-            surprise = -np.log((np.maximum(self._token_counts - leave_out, 0) + 1) / (self.features.n_train_ + 1))
+            surprise = -np.log((np.maximum(self._token_counts - leave_out, 0) + 1) / (self.preprocessor.n_train_ + 1))
             agg = pd.Series(surprise).groupby(tokens["row"].to_numpy()).agg(how)
             per_subject.append(agg.reindex(range(len(distinct.keys)), fill_value=0).to_numpy())
         return self.with_own_left_out(per_subject)
@@ -158,9 +158,9 @@ class Measures:
         per_subject = np.maximum(np.diff(grams.indptr), 1)
         surprise_of, unseen_of = [], []
         for leave_out in (0.0, 1.0):
-            frequency = np.maximum(self.features.ngram_df_[grams.indices] - leave_out, 0)
+            frequency = np.maximum(self.preprocessor.ngram_df_[grams.indices] - leave_out, 0)
             surprise, unseen = grams.copy(), grams.copy()
-            surprise.data = -np.log((frequency + 1.0) / (self.features.n_train_ + 1.0))
+            surprise.data = -np.log((frequency + 1.0) / (self.preprocessor.n_train_ + 1.0))
             unseen.data = (frequency == 0).astype(float)
             surprise_of.append(np.asarray(surprise.sum(axis=1)).ravel() / per_subject)
             unseen_of.append(np.asarray(unseen.sum(axis=1)).ravel() / per_subject)
@@ -181,7 +181,7 @@ class Measures:
         """Share of all training mail in each hour of the day (index 0-23)."""
         per_hour = right_totals(self.counts["sender_hour"])
         share = np.zeros(24)
-        share[per_hour.index.astype(int)] = per_hour.to_numpy() / max(self.features.n_train_, 1)
+        share[per_hour.index.astype(int)] = per_hour.to_numpy() / max(self.preprocessor.n_train_, 1)
         return share
 
     @functools.cached_property

@@ -104,8 +104,8 @@ class ReasonText:
     below are computed only if a reason uses them.
     """
 
-    def __init__(self, name: str, described: pd.DataFrame, frame: pd.DataFrame, features: EmailFeatures):
-        self.described, self.frame, self.features = described, frame, features
+    def __init__(self, name: str, described: pd.DataFrame, frame: pd.DataFrame, preprocessor: EmailFeatures):
+        self.described, self.frame, self.preprocessor = described, frame, preprocessor
         self.value = self.other(name)
 
     def other(self, name: str) -> pd.Series:
