@@ -33,7 +33,6 @@ from core.schema import (
 )
 
 TIME_DTYPE = "datetime64[us, UTC]"
-TEXT_FIELDS = tuple(f for f in FIELDS if f != TIME)
 EXPECTED = "a CSV export with a header row naming UUID, Recipient, Sender, Subject, Time Processed"
 _N_EXAMPLES = 5
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,9 @@ import pyarrow.csv as pa_csv
 from core.errors import DataError
 from core.loading import EmailLog
 from core.schema import FEATURE_FIELDS, FIELDS, RECIPIENT, SENDER, SUBJECT, TIME, UUID
+
+if TYPE_CHECKING:
+    from core.features import FeatureSet
 
 ERROR = "reconstruction_error"
 IS_ANOMALY = "is_anomaly"
@@ -109,7 +113,7 @@ def score_log(
 
 
 def explain(
-    preprocessor, frame: pd.DataFrame, squared: np.ndarray, described: pd.DataFrame | None = None
+    preprocessor: FeatureSet, frame: pd.DataFrame, squared: np.ndarray, described: pd.DataFrame | None = None
 ) -> tuple[pd.Series, pd.Series]:
     """(top field, reason) per row, in email terms.
 

@@ -1,3 +1,6 @@
+import io
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -5,13 +8,18 @@ from sklearn.exceptions import NotFittedError
 
 from core.errors import DataError
 from core.features import (
+    FEATURE_SETS,
     UNSEEN_CODE,
     EmailFeatures,
+    FeatureSet,
     SeedFeatures,
     make_preprocessor,
     recipient_lists,
     sender_addresses,
 )
+from core.features import email as email_module
+from core.features.catalog import EMAIL_FEATURES
+from core.features.registry import HOUR, Feature, by_name
 from core.schema import RECIPIENT, SENDER, SUBJECT, TIME
 
 
@@ -89,14 +97,16 @@ def test_scoring_training_rows_leaves_their_own_occurrence_out(demo_log):
 
 
 def test_leave_one_out_training_option(demo_log):
-    frame = demo_log.frame[demo_log.scorable]
+    once = _frame([("bob@corp.com", "only.once@nowhere.example", "Hello", "2026-11-02T09:00:00Z")])
+    frame = pd.concat([demo_log.frame[demo_log.scorable], once], ignore_index=True)
     senders = sender_addresses(frame[SENDER])
     single = senders.isin(senders.value_counts()[lambda c: c == 1].index).to_numpy()
+    assert single[-1]
     pre = EmailFeatures(leave_one_out=True)
     X = pre.fit_transform(frame)
     new_flag = list(pre.feature_names_out_).index("sender_new")
-    if single.any():
-        assert (X[single, new_flag] > X[~single, new_flag].mean()).all()
+    # Counted without itself, a sender seen once in training is a first contact there.
+    assert (X[single, new_flag] > X[~single, new_flag].mean()).all()
 
 
 def test_email_features_are_finite_for_new_and_odd_rows(demo_log):
@@ -255,3 +265,86 @@ def test_campaign_counts_other_sender_domains_of_a_new_thread_subject():
         ]
     )
     assert list(pre.describe(rows)["subject_campaign"]) == [2, 2, 2, 0, 0]
+
+
+# --------------------------------------------------------------------------- the registry
+
+
+def test_model_columns_follow_the_catalog():
+    pre = EmailFeatures().fit(TRAIN)
+    expected = [
+        (column, feature.field, feature.name, feature.kind) for feature in EMAIL_FEATURES for column in feature.columns
+    ]
+    got = zip(pre.feature_names_out_, pre.feature_fields_, pre.feature_sources_, pre.feature_kinds_, strict=True)
+    assert list(got) == expected
+    hour = next(feature for feature in EMAIL_FEATURES if feature.kind == HOUR)
+    assert hour.columns == (hour.name + "_sin", hour.name + "_cos")
+    assert list(pre.describe(TRAIN).columns) == [feature.name for feature in EMAIL_FEATURES]
+
+
+def test_every_email_feature_has_a_reason(demo_log):
+    frame = demo_log.frame[demo_log.scorable].reset_index(drop=True)
+    pre = EmailFeatures().fit(frame.iloc[:1000])
+    rows = pre.add_context(frame.iloc[1000:].reset_index(drop=True))
+    described = pre.describe(rows)
+    for feature in EMAIL_FEATURES:
+        # What scoring passes: the feature's values and the recipient numbers some reasons quote.
+        reasons = pre.reasons(feature.name, described[list({feature.name: 0, "recipient_n": 0})], rows)
+        assert reasons.index.equals(rows.index), feature.name
+        assert reasons.map(lambda text: isinstance(text, str) and len(text) > 5).all(), feature.name
+
+
+def test_registry_refuses_a_duplicate_name_and_an_unknown_kind():
+    feature = EMAIL_FEATURES[0]
+    with pytest.raises(ValueError, match="Two features are named"):
+        by_name((feature, feature))
+    with pytest.raises(ValueError, match="kind must be one of"):
+        Feature("odd", SENDER, "percent", compute=feature.compute, reason=feature.reason)
+
+
+def test_a_fitted_preprocessor_keeps_its_own_column_order(monkeypatch):
+    """A saved model computes the columns it was trained with, whatever the catalog's order today."""
+    pre = EmailFeatures().fit(HISTORY)
+    expected = pre.transform(TRAIN)
+    monkeypatch.setattr(email_module, "EMAIL_FEATURES", EMAIL_FEATURES[::-1])
+    np.testing.assert_array_equal(pre.transform(TRAIN), expected)
+    assert list(EmailFeatures().fit(HISTORY).feature_names_out_) != list(pre.feature_names_out_)
+
+
+def test_fit_transform_counts_training_rows_with_their_own_occurrence(demo_log):
+    frame = demo_log.frame[demo_log.scorable]
+    pre = EmailFeatures()
+    sender_count = list(EmailFeatures().fit(TRAIN).feature_names_out_).index("sender_count")
+    fitted = pre.fit_transform(frame)
+    # The same rows scored afterwards are the trained-on rows: their own occurrence is left out.
+    assert (fitted[:, sender_count] > pre.transform(frame)[:, sender_count]).all()
+    # Left out at training too (leave_one_out), both agree.
+    loo = EmailFeatures(leave_one_out=True)
+    np.testing.assert_array_equal(loo.fit_transform(frame), loo.transform(frame))
+
+
+@pytest.mark.parametrize("name", FEATURE_SETS)
+def test_both_feature_sets_are_a_feature_set(name):
+    pre = make_preprocessor(name).fit(HISTORY)
+    assert isinstance(pre, FeatureSet)
+    assert len(pre.feature_fields_) == len(pre.feature_sources_) == len(pre.get_feature_names_out())
+    assert pre.transform(pre.add_context(TRAIN)).shape == (len(TRAIN), len(pre.feature_names_out_))
+
+
+class _RecordingUnpickler(pickle.Unpickler):
+    def __init__(self, data: bytes):
+        super().__init__(io.BytesIO(data))
+        self.found: set[tuple[str, str]] = set()
+
+    def find_class(self, module, name):
+        self.found.add((module, name))
+        return super().find_class(module, name)
+
+
+@pytest.mark.parametrize("features", [EmailFeatures, SeedFeatures])
+def test_a_pickled_preprocessor_names_only_the_public_package(features):
+    """Saved bundles refer to our classes as ``core.features.X``, so the modules inside may move."""
+    unpickler = _RecordingUnpickler(pickle.dumps(features().fit(HISTORY)))
+    unpickler.load()
+    ours = {(module, name) for module, name in unpickler.found if module.split(".")[0] == "core"}
+    assert ours == {("core.features", features.__name__)}

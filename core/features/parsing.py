@@ -1,0 +1,294 @@
+"""Reading the fields of a log: addresses, display names, domains, subjects, times.
+
+Logs repeat the same senders, recipient lists and subjects many times over, so every parser
+here works on each distinct value once and spreads the result back to the rows
+(``Factors``, ``per_distinct``). ``ParsedLog`` holds the parsed parts of one log, each
+parsed on first use.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from core.schema import RECIPIENT, SENDER, SUBJECT, TIME
+
+ADDRESS = re.compile(r"[^\s<>\"',;:()\[\]]+@[^\s<>\"',;:()\[\]]+")
+REPLY_PREFIX = re.compile(r"^\s*(?:re|fw|fwd|aw|wg|tr|sv|vs|antw)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
+TOKEN = re.compile(r"[^\W_]{2,}")
+
+
+# --------------------------------------------------------------------------- one field at a time
+
+
+def sender_addresses(senders: pd.Series) -> pd.Series:
+    """The sender's e-mail address, lower case ("" when the field holds none)."""
+    found = senders.astype(str).str.extract(ADDRESS.pattern.join("()"), expand=False)
+    return found.fillna("").str.lower().str.rstrip(".>")
+
+
+def sender_identities(senders: pd.Series) -> pd.Series:
+    """Who sent each message: the address, or for a field with no address (``Chope <>``, a
+    null sender) the field's own text, so nameless-address senders don't all look alike."""
+    address = sender_addresses(senders)
+    text = senders.astype(str).str.strip().str.lower()
+    return address.where(address != "", text.where(text == "", "<>" + text))
+
+
+def display_names(senders: pd.Series) -> pd.Series:
+    """The display name in front of ``<address>``, lower case letters and digits only ("" if none)."""
+    raw = senders.astype(str)
+    name = raw.str.split("<", n=1).str[0].str.lower().str.replace(r"[^\w]|_", "", regex=True)
+    return name.where(raw.str.contains("<", regex=False), "")
+
+
+def recipient_lists(recipients: pd.Series) -> pd.Series:
+    """Each row's recipient addresses (``;`` or ``,`` separated), lower case."""
+    return recipients.astype(str).str.lower().str.findall(ADDRESS)
+
+
+def domain_of(addresses: pd.Series) -> pd.Series:
+    """The part after the last ``@`` ("" for no address)."""
+    return addresses.str.replace(r"^[^@]*$|^.*@", "", regex=True).str.strip(".>")
+
+
+def normalized_subject(subjects: pd.Series) -> pd.Series:
+    """Subject without reply/forward prefixes, case and surrounding space."""
+    text = subjects.astype(str)
+    for _ in range(3):  # "Re: Fwd: Re:" chains
+        text = text.str.replace(REPLY_PREFIX, "", regex=True)
+    return text.str.strip().str.lower()
+
+
+@functools.cache
+def _ngram_vectorizer():
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    # Stateless (hashing), so one shared instance is safe across threads and sessions.
+    return HashingVectorizer(
+        analyzer="char_wb",
+        ngram_range=(3, 3),
+        n_features=2**18,
+        binary=True,
+        alternate_sign=False,
+        norm=None,
+        lowercase=True,
+    )
+
+
+def subject_ngrams(subject_keys: pd.Series):
+    """Binary bag of hashed character 3-grams (within words) per subject, CSR with sorted indices."""
+    grams = _ngram_vectorizer().transform(subject_keys.fillna("").astype(str)).tocsr()
+    grams.sort_indices()
+    return grams
+
+
+# --------------------------------------------------------------------------- each distinct value once
+
+
+class Factors(NamedTuple):
+    """A text column as codes into its distinct values (each distinct value once)."""
+
+    codes: np.ndarray  # per row, index into values
+    values: np.ndarray  # object array of distinct strings
+
+    def take(self, rows: np.ndarray) -> Factors:
+        return Factors(self.codes[rows], self.values)
+
+    def strings(self) -> pd.Series:
+        return pd.Series(
+            self.values[self.codes] if len(self.values) else np.array([""] * len(self.codes), dtype=object),
+            dtype=object,
+        )
+
+    def map(self, parse) -> Factors:
+        """``parse`` applied to each distinct value (results factorized again)."""
+        codes, unique = pd.factorize(np.asarray(parse(pd.Series(self.values, dtype=object)), dtype=object))
+        return Factors(codes[self.codes] if len(codes) else self.codes, np.asarray(unique, dtype=object))
+
+
+def factorize(values) -> Factors:
+    """``values`` (a Series, an array or already ``Factors``) as ``Factors``."""
+    if isinstance(values, Factors):
+        return values
+    codes, unique = pd.factorize(values if isinstance(values, pd.Series) else np.asarray(values, dtype=object))
+    return Factors(codes, np.asarray(unique, dtype=object))
+
+
+def per_distinct(values: pd.Series, parse) -> pd.Series:
+    """``parse`` applied to each distinct value once, spread back to every row."""
+    codes, distinct = pd.factorize(values)
+    parsed = parse(pd.Series(distinct, dtype=values.dtype)).to_numpy()
+    return pd.Series(parsed[codes], index=values.index, dtype=object)
+
+
+def per_distinct_frame(values: pd.Series, describe) -> pd.DataFrame:
+    """``describe`` (a frame of per-value columns) computed once per distinct value."""
+    codes, distinct = pd.factorize(values)
+    return describe(pd.Series(distinct, dtype=object)).iloc[codes].reset_index(drop=True)
+
+
+class Recipients(NamedTuple):
+    """One entry per (row, recipient address); rows with no address get one "" entry."""
+
+    row: np.ndarray
+    address: Factors
+    domain: Factors
+    local: np.ndarray  # the address's part before "@"
+
+    @property
+    def present(self) -> np.ndarray:
+        return (
+            self.address.values[self.address.codes] != "" if len(self.address.values) else np.zeros(len(self.row), bool)
+        )
+
+
+def exploded_recipients(frame: pd.DataFrame) -> Recipients:
+    """Each row's recipients, parsed once per distinct recipient list and per distinct address."""
+    codes, distinct = pd.factorize(frame[RECIPIENT].astype(str))
+    lists = recipient_lists(pd.Series(distinct, dtype=object))
+    sizes = lists.str.len().clip(lower=1).to_numpy()
+    address = factorize(lists.explode().fillna("").to_numpy(dtype=object))
+    domain = address.map(domain_of)
+    local = pd.Series(address.values, dtype=object).str.split("@", n=1).str[0].to_numpy(dtype=object)
+    # Spread each distinct list back to every row that carries it.
+    row_sizes = sizes[codes]
+    rows = np.repeat(np.arange(len(frame)), row_sizes)
+    first = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    within = np.arange(len(rows)) - np.repeat(np.cumsum(row_sizes) - row_sizes, row_sizes)
+    picked = np.repeat(first[codes], row_sizes) + within
+    return Recipients(
+        rows, address.take(picked), domain.take(picked), local[address.codes[picked]] if len(picked) else local
+    )
+
+
+class DistinctSubjects:
+    """The distinct normalized subjects of a log, with their words and character 3-grams
+    computed lazily, once."""
+
+    def __init__(self, keys: pd.Series):
+        self.keys = keys
+
+    @functools.cached_property
+    def tokens(self) -> pd.DataFrame:
+        """Long table (row = distinct subject, token), one line per distinct word."""
+        tokens = self.keys.str.findall(TOKEN).explode().dropna().rename("token").to_frame()
+        tokens["row"] = tokens.index.to_numpy()
+        return tokens.drop_duplicates(["row", "token"]).reset_index(drop=True)
+
+    @functools.cached_property
+    def grams(self):
+        return subject_ngrams(self.keys)
+
+
+# --------------------------------------------------------------------------- a whole log
+
+
+class ParsedLog:
+    """The parts of a log the email features are computed from, each parsed on first use.
+
+    Lazy, so the within-file context of a million rows parses only senders, subjects and
+    times. Attributes named ``*_factors`` are ``Factors`` (codes into distinct values); the
+    same name without the suffix is the per-row text.
+    """
+
+    def __init__(self, X: pd.DataFrame):
+        frame = X.reset_index(drop=True)
+        # read_log gives "" for an empty field; a hand-built frame may hold None/NaN, which
+        # factorizing would send to another row's value.
+        missing = [c for c in (RECIPIENT, SENDER, SUBJECT) if c in frame and frame[c].isna().any()]
+        self.frame = frame.assign(**{c: frame[c].fillna("") for c in missing}) if missing else frame
+        self.n = len(self.frame)
+
+    # -- sender
+
+    @functools.cached_property
+    def sender_raw(self) -> pd.Series:
+        """The sender field as written (display name and address)."""
+        return self.frame[SENDER].astype(str)
+
+    @functools.cached_property
+    def sender_raw_factors(self) -> Factors:
+        return factorize(self.sender_raw)
+
+    @functools.cached_property
+    def sender_factors(self) -> Factors:
+        """Who sent each row (``sender_identities``)."""
+        return self.sender_raw_factors.map(sender_identities)
+
+    @functools.cached_property
+    def sender(self) -> pd.Series:
+        return self.sender_factors.strings()
+
+    @functools.cached_property
+    def sender_name_factors(self) -> Factors:
+        """The sender's display name (``display_names``; "" for none)."""
+        return self.sender_raw_factors.map(display_names)
+
+    @functools.cached_property
+    def sender_name(self) -> pd.Series:
+        return self.sender_name_factors.strings()
+
+    @functools.cached_property
+    def sender_domain_factors(self) -> Factors:
+        return self.sender_factors.map(domain_of)
+
+    @functools.cached_property
+    def sender_domain(self) -> pd.Series:
+        return self.sender_domain_factors.strings()
+
+    # -- recipients
+
+    @functools.cached_property
+    def recipients(self) -> Recipients:
+        """One entry per (row, recipient address)."""
+        return exploded_recipients(self.frame)
+
+    @functools.cached_property
+    def recipient_n(self) -> np.ndarray:
+        """Number of recipient addresses per row (without exploding the lists)."""
+        codes, distinct = pd.factorize(self.frame[RECIPIENT].astype(str))
+        sizes = recipient_lists(pd.Series(distinct, dtype=object)).str.len().to_numpy(float)
+        return sizes[codes] if len(codes) else np.zeros(0)
+
+    # -- subject
+
+    @functools.cached_property
+    def subject(self) -> pd.Series:
+        """The subject as written."""
+        return self.frame[SUBJECT].astype(str)
+
+    @functools.cached_property
+    def subject_key(self) -> pd.Series:
+        """The subject without reply prefixes and case (``normalized_subject``)."""
+        return per_distinct(self.subject, normalized_subject)
+
+    @functools.cached_property
+    def subject_key_factors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(codes, distinct keys) of ``subject_key``, as ``pandas.factorize`` gives them."""
+        return pd.factorize(self.subject_key)
+
+    @property
+    def subject_codes(self) -> np.ndarray:
+        """Per row, the index of its subject key in ``distinct_subjects``."""
+        return self.subject_key_factors[0]
+
+    @functools.cached_property
+    def distinct_subjects(self) -> DistinctSubjects:
+        return DistinctSubjects(pd.Series(self.subject_key_factors[1], dtype=object))
+
+    # -- time and within-file context
+
+    @functools.cached_property
+    def times(self) -> pd.Series:
+        return self.frame[TIME].astype("datetime64[us, UTC]")
+
+    def stored_columns(self, columns: dict[str, str]) -> dict[str, np.ndarray] | None:
+        """``{name: values}`` of the frame's ``columns`` (name -> column), None unless all are there."""
+        if all(column in self.frame for column in columns.values()):
+            return {name: self.frame[column].to_numpy(float) for name, column in columns.items()}
+        return None
