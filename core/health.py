@@ -664,3 +664,41 @@ def check_health(
     monitor = HealthMonitor(profile, **params)
     monitor.update(described, errors, flagged, squared=squared, sources=sources, frame=frame)
     return monitor.report()
+
+
+RETRAIN_TO_ENABLE = (
+    "health check unavailable: this model was saved before health checks existed; retrain it "
+    "(Train page or python -m core train) to enable them"
+)
+
+
+def monitor_for(detector, **params) -> HealthMonitor | None:
+    """A monitor for scoring with ``detector``, or None when its bundle predates health profiles."""
+    profile = getattr(detector, "health_profile_", None)
+    return None if profile is None else HealthMonitor(profile, **params)
+
+
+def format_report(report: HealthReport, *, max_features: int = 15) -> str:
+    """The verdict, its reasons and the tables as plain text (the command line's output)."""
+    lines = [f"verdict: {report.label} — {report.rows:,} rows, {report.drift_share:.0%} of features drifted"]
+    lines += [f"  - {reason}" for reason in report.reasons]
+    lines += [f"  note: {note}" for note in report.notes]
+    lines.append("")
+    lines.append(report.indicators.drop(columns="distance").to_string(index=False))
+    lines.append("")
+    table = report.features.head(max_features).copy()
+    table["drifted"] = table["drifted"].map({True: "yes", False: ""})
+    lines.append(
+        table.to_string(
+            index=False,
+            formatters={
+                "distance": "{:.3f}".format,
+                "p_value": "{:.2g}".format,
+                "p_adjusted": "{:.2g}".format,
+                "error_increase": "{:+.3f}".format,
+                "training": "{:.4g}".format,
+                "now": "{:.4g}".format,
+            },
+        )
+    )
+    return "\n".join(lines)

@@ -128,3 +128,53 @@ def test_a_handful_of_rows_is_not_judged(reference, same_organisation):
     report = _health(reference, same_organisation.head(20))
     assert report.verdict == "fits" and report.reasons == []
     assert "too few to judge" in report.notes[0]
+
+
+# -- wired into training, bundles, scoring and the command line ---------------------------
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory, trained_detector):
+    from core.artifacts import save_bundle
+
+    root = tmp_path_factory.mktemp("health-artifacts")
+    save_bundle(trained_detector, root, name="current")
+    return root
+
+
+def test_training_profiles_the_held_out_rows_and_the_bundle_keeps_it(trained_detector, saved_model):
+    from core.artifacts import load_bundle
+
+    profile = trained_detector.health_profile_
+    assert profile.n_reference == trained_detector.n_test_rows_
+    assert {f.name for f in profile.features} >= {"sender_new", "hour", "subject_length"}
+    assert load_bundle("current", saved_model).health_profile_ == profile
+
+
+def test_health_command_json_has_a_verdict_and_per_feature_rows(saved_model, demo_csv, capsys):
+    from core.cli import main
+
+    assert main(["health", str(demo_csv), "--artifacts", str(saved_model), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["verdict"] in VERDICTS and payload["model"] == "current"
+    assert {"feature", "field", "distance", "p_adjusted", "drifted"} <= set(payload["features"][0])
+
+
+def test_detect_prints_a_one_line_health_verdict(saved_model, demo_csv, tmp_path, capsys):
+    from core.cli import main
+
+    assert main(["detect", str(demo_csv), "--artifacts", str(saved_model), "--out", str(tmp_path / "s.csv")]) == 0
+    assert capsys.readouterr().out.startswith("health: ")
+
+
+def test_bundle_without_a_profile_says_retrain_to_enable(tmp_path, demo_csv, capsys):
+    """Bundles saved before health checks (the pinned format-2 fixture) still score; health asks to retrain."""
+    import shutil
+
+    from core.cli import main
+    from tests.fixtures.make_pinned_scores import BUNDLE
+
+    shutil.copytree(BUNDLE, tmp_path / BUNDLE.name)
+    assert main(["health", str(demo_csv), "--artifacts", str(tmp_path), "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["verdict"] is None and "retrain" in payload["note"]
