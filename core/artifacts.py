@@ -177,6 +177,7 @@ def _metadata(detector, extra: dict) -> dict:
     errors = np.asarray(detector.test_errors_, dtype=float)
     counts, edges = np.histogram(errors, bins=50)
     params = detector.get_params()
+    profile = getattr(detector, "health_profile_", None)
     return {
         "format_version": FORMAT_VERSION,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -198,6 +199,7 @@ def _metadata(detector, extra: dict) -> dict:
         "test_error_histogram": {"counts": counts.tolist(), "edges": edges.tolist()},
         "test_error_quantiles": {str(q): float(np.percentile(errors, q)) for q in (50, 90, 95, 99)},
         "library_versions": library_versions(),
+        "health_profile": None if profile is None else profile.to_dict(),
         **extra,
     }
 
@@ -338,6 +340,11 @@ def load_bundle(name: str | None = None, artifacts_dir: str | os.PathLike = DEFA
     detector.epochs_run_ = meta.get("epochs_run", len(detector.history_.get("loss", [])))
     detector.stopped_early_ = meta.get("stopped_early", False)
     detector.test_errors_ = np.load(path / TEST_ERRORS_FILE, allow_pickle=False)
+    detector.health_profile_ = None
+    if meta.get("health_profile"):
+        from core.health import HealthProfile
+
+        detector.health_profile_ = HealthProfile.from_dict(meta["health_profile"])
     detector.bundle_name_ = path.name
     return detector
 

@@ -91,6 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
     rule.add_argument("--top", type=int, help="flag the N highest errors")
     detect.add_argument("--flagged", metavar="FLAGGED.csv", help="also write flagged UUIDs with error and reason")
 
+    health = commands.add_parser(
+        "health", help="does this log still look like the model's training mail? verdict, reasons, drift table"
+    )
+    add_input(health)
+    add_bundle(health)
+    health.add_argument("--json", action="store_true", help="one JSON object: verdict, reasons, per-feature rows")
+
     evaluate = commands.add_parser("evaluate", help="measure a saved detector on a log with a 'label' column")
     add_input(evaluate)
     add_bundle(evaluate)
@@ -228,6 +235,7 @@ def cmd_train(args) -> int:
 
 def cmd_detect(args) -> int:
     from core.artifacts import load_bundle
+    from core.health import RETRAIN_TO_ENABLE, monitor_for
     from core.scoring import (
         ERROR,
         FLAGGED_COLUMNS,
@@ -241,7 +249,9 @@ def cmd_detect(args) -> int:
 
     log = _load(args)
     detector = load_bundle(args.name, _artifacts(args))
-    scores = score_log(detector, log)
+    monitor = monitor_for(detector)
+    scores = score_log(detector, log, monitor=monitor)
+    print(monitor.report().summary() if monitor is not None else RETRAIN_TO_ENABLE)
     threshold = resolve_threshold(
         scores[ERROR].to_numpy(),
         fitted=detector.threshold_,
@@ -275,6 +285,31 @@ def _score_columns(scores):
     return scores[first + [c for c in scores.columns if c not in first]]
 
 
+def cmd_health(args) -> int:
+    from core.artifacts import load_bundle
+    from core.health import RETRAIN_TO_ENABLE, format_report, monitor_for
+    from core.scoring import score_log
+
+    log = _load(args)
+    detector = load_bundle(args.name, _artifacts(args))
+    monitor = monitor_for(detector)
+    if monitor is None:
+        print(json.dumps({"verdict": None, "note": RETRAIN_TO_ENABLE}) if args.json else RETRAIN_TO_ENABLE)
+        return EXIT_OK
+    score_log(detector, log, monitor=monitor)
+    report = monitor.report()
+    if args.json:
+        print(json.dumps({"model": detector.bundle_name_, **report.to_dict()}, default=_json_value))
+    else:
+        print(f"model {detector.bundle_name_}, data {log.report.source}")
+        print(format_report(report))
+    return EXIT_OK
+
+
+def _json_value(value):
+    return value.item() if hasattr(value, "item") else str(value)
+
+
 def cmd_evaluate(args) -> int:
     from core.artifacts import load_bundle
     from core.evaluation import detection_metrics, labels_of
@@ -296,6 +331,7 @@ _COMMANDS = {
     "demo-data": cmd_demo_data,
     "train": cmd_train,
     "detect": cmd_detect,
+    "health": cmd_health,
     "evaluate": cmd_evaluate,
 }
 

@@ -219,7 +219,8 @@ class AutoencoderDetector(BaseEstimator):
     feature_range_ (each feature's min and max in training), error_scale_ (inside that range a
     feature's squared error is divided by it), outside_scale_ (outside it), test_errors_,
     n_train_rows_ (rows of the final fit), n_trimmed_rows_, n_test_rows_, epochs_run_,
-    stopped_early_
+    stopped_early_, health_profile_ (the held-out rows' feature and error summaries that
+    :mod:`core.health` compares new logs with; None for bundles saved before it existed)
     """
 
     def __init__(
@@ -360,9 +361,29 @@ class AutoencoderDetector(BaseEstimator):
         self.error_scale_ = np.maximum(plain, 1.0)
         # Held-out rows (split off before any screening: new mail as it comes) weigh values
         # outside that range and give the errors the threshold is taken from.
-        X_held_out = preprocessor.transform(held_out) if len(held_out) else X_train
+        if len(held_out):
+            X_held_out, described_held_out = preprocessor.transform_and_describe(held_out)
+        else:
+            X_held_out, described_held_out = X_train, None
         self._weigh_outside_values(X_held_out)
-        self.test_errors_ = self._errors(X_held_out)
+        squared = self.feature_squared_errors(X_held_out)
+        self.test_errors_ = squared.mean(axis=1)
+        # What the health check compares new logs with: the held-out rows' features and errors
+        # (summaries only, never the rows).
+        self.health_profile_ = None
+        if described_held_out is not None:
+            from core.health import build_profile
+
+            fields = dict(zip(preprocessor.feature_sources_, preprocessor.feature_fields_, strict=True))
+            self.health_profile_ = build_profile(
+                described_held_out,
+                fields,
+                self.test_errors_,
+                self.percentile,
+                squared=squared,
+                sources=preprocessor.feature_sources_,
+                frame=held_out,
+            )
         self.history_ = {
             "loss": [float(v) for v in history.history.get("loss", [])],
             "val_loss": [float(v) for v in history.history.get("val_loss", [])],

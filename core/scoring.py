@@ -51,7 +51,13 @@ def field_column(prefix: str, field: str) -> str:
 
 
 def score_log(
-    detector, log: EmailLog, *, threshold: float | None = None, chunk_rows: int = CHUNK_ROWS, progress=None
+    detector,
+    log: EmailLog,
+    *,
+    threshold: float | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    progress=None,
+    monitor=None,
 ) -> pd.DataFrame:
     """Score every row of ``log`` with a fitted detector.
 
@@ -61,7 +67,9 @@ def score_log(
 
     Within-file context (bursts, campaigns) is computed over the whole file first; features,
     errors and reasons then go ``chunk_rows`` rows at a time, so memory stays bounded on a
-    million-row day. ``progress(done, total)`` is called after each chunk.
+    million-row day. ``progress(done, total)`` is called after each chunk. A
+    :class:`core.health.HealthMonitor` given as ``monitor`` sees each chunk's features and
+    errors as they are computed (the health check costs no second pass).
     """
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}.")
@@ -74,6 +82,7 @@ def score_log(
     top_field = np.full(n, "", dtype=object)
     reason = np.full(n, "", dtype=object)
     new = {field: np.zeros(n, dtype=bool) for field in (SENDER, RECIPIENT, SUBJECT)}
+    limit = detector.threshold_ if threshold is None else threshold
 
     if len(positions):
         pre = detector.preprocessor_
@@ -85,6 +94,15 @@ def score_log(
             squared = detector.feature_squared_errors(X)
             del X
             error[at] = squared.mean(axis=1)
+            if monitor is not None:
+                monitor.update(
+                    described,
+                    error[at],
+                    error[at] > limit,
+                    squared=squared,
+                    sources=pre.feature_sources_,
+                    frame=part,
+                )
             by_field = detector.field_errors(squared)
             for field in FEATURE_FIELDS:
                 field_error[field][at] = by_field[field].to_numpy()
@@ -99,7 +117,6 @@ def score_log(
     if (~scorable).any():
         raw = log.raw_times.reindex(frame.index[~scorable]).fillna("")
         reason[~scorable] = ("not scored: time " + raw.map(repr) + " can't be read").to_numpy()
-    limit = detector.threshold_ if threshold is None else threshold
     columns = {name: frame[name] for name in FIELDS}
     columns.update({name: frame[name] for name in log.extra_columns})
     columns[SCORED] = scorable
