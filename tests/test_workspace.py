@@ -223,6 +223,10 @@ def test_concurrent_verdicts_lose_nothing(db_url):
         assert current.loc[uuid, "verdict"] == last["verdict"] and current.loc[uuid, "verdict_note"] == last["note"]
 
 
+def test_the_head_constant_is_alembics_head():
+    assert db.head_revision() == db.HEAD
+
+
 def test_newer_schema_is_refused(db_url):
     Workspace(db_url)
     engine = db.get_engine(db_url)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy import Engine, create_engine, event, exc, inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -31,6 +31,9 @@ DB_FILE = "workspace.db"
 BUSY_TIMEOUT = 5.0  # seconds a SQLite connection waits for a lock before giving up
 WRITE_ATTEMPTS = 4  # a write that still finds SQLite locked is tried this often in all
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+# The newest migration; a database already there opens without importing Alembic (a test
+# keeps this in step with migrations/versions).
+HEAD = "0002"
 
 T = TypeVar("T")
 _ENGINES: dict[tuple[str, float], Engine] = {}
@@ -166,9 +169,18 @@ def open_engine(url: str, *, busy_timeout: float = BUSY_TIMEOUT) -> Engine:
     engine = get_engine(url, busy_timeout=busy_timeout)
     key = (url, busy_timeout)
     if key not in _MIGRATED:
-        retrying(lambda: migrate(engine, url), url)
+        if retrying(lambda: current_revision(engine), url) != HEAD:
+            retrying(lambda: migrate(engine, url), url)
         _MIGRATED.add(key)
     return engine
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The database's Alembic revision (None for an empty database)."""
+    with engine.connect() as connection:
+        if not inspect(connection).has_table("alembic_version"):
+            return None
+        return connection.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
 
 
 # --------------------------------------------------------------------------- retried writes

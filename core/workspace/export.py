@@ -180,7 +180,7 @@ def cef_header(value) -> str:
 def cef_value(value) -> str:
     """A CEF extension value: backslash, equals sign and line breaks escaped."""
     text = _blank(value).replace("\\", "\\\\").replace("=", "\\=")
-    return text.replace("\r\n", "\\n").replace("\n", "\\n").replace("\r", "\\r")
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _millis(value) -> str:
