@@ -8,7 +8,7 @@ PORT ?= 8501
 # Localhost only unless a team address is given explicitly (ADDRESS=0.0.0.0 make run).
 ADDRESS ?= 127.0.0.1
 
-.PHONY: run test install browser demo bench-quality bench-speed
+.PHONY: run test install browser postgres demo bench-quality bench-speed
 
 install: $(STAMP)
 
@@ -25,10 +25,16 @@ browser:
 	  echo "Installing Debian's chromium for the browser tests"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# Debian's PostgreSQL server for the workspace tests (they start a throwaway cluster of their own).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "Installing Debian's postgresql for the workspace tests"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
 run: $(STAMP)
 	$(PY) -m streamlit run dashboard.py --server.port $(PORT) --server.address $(ADDRESS)
 
-test: $(STAMP) browser
+test: $(STAMP) browser postgres
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest

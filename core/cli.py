@@ -13,6 +13,8 @@ from pathlib import Path
 
 from core.errors import DataError
 from core.schema import PRESETS
+from core.workspace.cli import add_commands as add_workspace_commands
+from core.workspace.cli import add_db_option
 
 EXIT_OK = 0
 EXIT_BAD_INPUT = 2
@@ -79,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--early-stopping", action="store_true")
     train.add_argument("--seed", type=int, default=None, help="default 0")
+    train.add_argument("--use-verdicts", action="store_true", help="leave out confirmed mail, never trim benign mail")
+    add_db_option(train)
 
     detect = commands.add_parser("detect", help="score a log with a saved detector")
     add_input(detect)
@@ -90,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     rule.add_argument("--rate", type=float, help="expected anomaly share, e.g. 0.02")
     rule.add_argument("--top", type=int, help="flag the N highest errors")
     detect.add_argument("--flagged", metavar="FLAGGED.csv", help="also write flagged UUIDs with error and reason")
+    add_db_option(detect)  # every detection is recorded as a run in the workspace
 
     health = commands.add_parser(
         "health", help="does this log still look like the model's training mail? verdict, reasons, drift table"
@@ -101,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = commands.add_parser("evaluate", help="measure a saved detector on a log with a 'label' column")
     add_input(evaluate)
     add_bundle(evaluate)
+    _COMMANDS.update(add_workspace_commands(commands))  # runs, verdict, rules, export, audit
     return parser
 
 
@@ -199,7 +205,12 @@ def cmd_train(args) -> int:
     )
     started = time.perf_counter()
     bar = ProgressBar()
-    detector.fit(usable, callback=bar)
+    fit_options = {}
+    if args.use_verdicts:
+        from core.workspace.cli import verdict_training_rows
+
+        usable, fit_options = verdict_training_rows(args, usable, _artifacts(args))
+    detector.fit(usable, callback=bar, **fit_options)
     if detector.stopped_early_:
         sys.stderr.write("\n")
     info = save_bundle(
@@ -261,10 +272,13 @@ def cmd_detect(args) -> int:
         top=args.top,
     )
     scores["is_anomaly"] = scores[ERROR].to_numpy() > threshold
+    from core.workspace.cli import record_detection  # allow-list rules, verdicts, the run
+
+    scores, run = record_detection(args, detector, scores, threshold, _artifacts(args))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     write_csv(_score_columns(scores), args.out)  # straight to the file: no copy of it in memory
     if args.flagged:
-        write_csv(flagged_frame(scores, threshold)[list(FLAGGED_COLUMNS)], args.flagged)
+        write_csv(flagged_frame(scores[scores["is_anomaly"]], threshold)[list(FLAGGED_COLUMNS)], args.flagged)
     flagged = scores[scores["is_anomaly"]].sort_values(ERROR, ascending=False)
     unscored = int((~scores["scored"]).sum())
     print(
@@ -274,6 +288,7 @@ def cmd_detect(args) -> int:
     for _, row in flagged.head(10).iterrows():
         print(f"  {row[UUID]}  {row[ERROR]:.4g}  {row[REASON]}")
     print(f"scores written to {args.out}" + (f", flagged to {args.flagged}" if args.flagged else ""))
+    print(f"run {run.id} (suppressed by allow-list rules: {run.n_suppressed:,})")
     return EXIT_OK
 
 

@@ -264,18 +264,22 @@ class AutoencoderDetector(BaseEstimator):
 
     # -- training -------------------------------------------------------------------------
 
-    def fit(self, frame: pd.DataFrame, *, callback: TrainingCallback | None = None):
+    def fit(self, frame: pd.DataFrame, *, callback: TrainingCallback | None = None, always_keep=None):
         """Train on the rows of a loaded log (rows without a parsed time are skipped).
 
         ``callback`` receives an :class:`EpochProgress` after every epoch of both stages and
         may return True to stop; the model trained so far is kept and a threshold is still
         fitted (stopping during screening keeps the screening model: features learned from every
         training row, network from a sample of at most ``screening_rows``).
+        ``always_keep``: boolean per row of ``frame``, rows the screening fit must not leave out
+        (mail an analyst marked benign).
         """
         import keras
         import tensorflow as tf
 
         self._check_params()
+        protected = np.zeros(len(frame), bool) if always_keep is None else np.asarray(always_keep, bool)
+        protected = protected[frame[TIME].notna().to_numpy()]
         frame = frame[frame[TIME].notna()]
         if len(frame) < MIN_TRAIN_ROWS:
             raise DataError(
@@ -303,6 +307,7 @@ class AutoencoderDetector(BaseEstimator):
                 # Every training row scored as new mail (its own occurrence left out).
                 screening = self._errors(self.preprocessor_.transform(train_frame))
                 keep = screening <= np.quantile(screening, 1 - self.trim_fraction)
+                keep |= protected[np.sort(train_rows)]
                 n_trimmed = int((~keep).sum())
                 train_frame = train_frame[keep]
         if not stopped:

@@ -45,3 +45,7 @@ def shared_data_file(name: str) -> Path:
     if not path.is_file():
         pytest.skip(f"{path} not found: the shared labeled email logs are not available here")
     return path
+
+
+# Workspace databases on SQLite and a throwaway PostgreSQL server (tests/postgres.py).
+from tests.postgres import db_url, postgres_cluster  # noqa: E402, F401

@@ -1,0 +1,146 @@
+"""What analysts decided, fed back: training rows, thresholds, and marks on a new scoring.
+
+Plain functions over DataFrames and ``{uuid: verdict}`` / ``{sender: verdict}`` maps, so the
+CLI, the dashboard and tests use them alike (:class:`~core.workspace.Workspace` supplies the maps).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from core.schema import SENDER, UUID
+from core.workspace.rules import sender_address
+
+ERROR = "reconstruction_error"
+VERDICT = "verdict"
+CARRY_OVER = "carry_over"
+KNOWN_CONFIRMED = "known_confirmed_sender"
+KNOWN_BENIGN = "known_benign_sender"
+
+
+# --------------------------------------------------------------------------- training
+
+
+@dataclass(frozen=True)
+class TrainingSelection:
+    """Training rows with verdicts applied.
+
+    ``frame``: the rows to train on (confirmed ones left out). ``keep``: boolean array over
+    ``frame``'s rows, True for benign-verdict rows the screening fit must not trim
+    (``AutoencoderDetector.fit(frame, keep=keep)``).
+    """
+
+    frame: pd.DataFrame
+    keep: np.ndarray
+    n_confirmed_left_out: int
+    n_benign_kept: int
+
+    def summary(self) -> str:
+        return (
+            f"verdicts: left out {self.n_confirmed_left_out:,} confirmed, "
+            f"kept {self.n_benign_kept:,} benign (never trimmed)"
+        )
+
+
+def training_selection(frame: pd.DataFrame, verdicts: dict[str, str]) -> TrainingSelection:
+    """Leave out messages confirmed bad; mark benign ones to keep even if screening would trim them."""
+    verdict = frame[UUID].astype(str).map(verdicts)
+    confirmed = (verdict == "confirmed").to_numpy()
+    kept = frame[~confirmed]
+    keep = (verdict[~confirmed] == "benign").to_numpy()
+    return TrainingSelection(kept, keep, int(confirmed.sum()), int(keep.sum()))
+
+
+# --------------------------------------------------------------------------- thresholds
+
+
+@dataclass(frozen=True)
+class VerdictStats:
+    """How a threshold does on the reviewed rows of a run."""
+
+    threshold: float
+    reviewed: int  # rows above the threshold with a confirmed or benign verdict
+    confirmed: int
+    benign: int
+
+    @property
+    def precision(self) -> float | None:
+        """Confirmed share among reviewed rows above the threshold (None with none reviewed)."""
+        return self.confirmed / self.reviewed if self.reviewed else None
+
+
+def precision_at(flagged: pd.DataFrame, threshold: float) -> VerdictStats:
+    """Precision among reviewed rows (``confirmed`` vs ``benign``; ``review`` is undecided) above ``threshold``."""
+    above = flagged[flagged[ERROR].to_numpy(dtype=float) > threshold]
+    confirmed = int((above[VERDICT] == "confirmed").sum())
+    benign = int((above[VERDICT] == "benign").sum())
+    return VerdictStats(float(threshold), confirmed + benign, confirmed, benign)
+
+
+def false_positives_by_reason(flagged: pd.DataFrame, by: str = "reason") -> pd.Series:
+    """Benign verdicts counted per ``reason`` (or ``top_field``), most first."""
+    benign = flagged[flagged[VERDICT] == "benign"]
+    return benign[by].fillna("").value_counts().rename("false_positives")
+
+
+def threshold_for_budget(errors, budget: int) -> float:
+    """The threshold that flags at most ``budget`` rows of these errors (ties may flag fewer)."""
+    values = np.asarray(errors, dtype=float)
+    values = np.sort(values[np.isfinite(values)])[::-1]
+    if budget < 1:
+        raise ValueError(f"budget must be at least 1, got {budget}.")
+    if len(values) <= budget:
+        return float(np.nextafter(values[-1], -np.inf)) if len(values) else 0.0
+    return float(values[budget])  # the (budget+1)-th highest: flagging means strictly above it
+
+
+def threshold_for_precision(flagged: pd.DataFrame, target: float) -> float | None:
+    """The lowest threshold at which reviewed rows above it reach ``target`` precision, or None.
+
+    Only reviewed rows count, so the answer is as good as the review: it can move the threshold
+    up among the reviewed rows, not below the run's own threshold.
+    """
+    if not 0 < target <= 1:
+        raise ValueError(f"target precision must be in (0, 1], got {target}.")
+    reviewed = flagged[flagged[VERDICT].isin(("confirmed", "benign"))]
+    if reviewed.empty:
+        return None
+    order = reviewed.sort_values(ERROR, ascending=False, kind="stable")
+    errors = order[ERROR].to_numpy(dtype=float)
+    hits = np.cumsum((order[VERDICT] == "confirmed").to_numpy())
+    precision = hits / np.arange(1, len(order) + 1)
+    # Threshold just below the k-th highest reviewed error flags the top k reviewed rows;
+    # only cut between distinct errors (equal errors fall on the same side of any threshold).
+    distinct = np.append(errors[1:] < errors[:-1], True)
+    good = np.flatnonzero((precision >= target) & distinct)
+    if not len(good):
+        return None
+    k = good[-1]
+    return float(np.nextafter(errors[k], -np.inf))
+
+
+# --------------------------------------------------------------------------- carry-over
+
+
+def carry_over(scores: pd.DataFrame, uuid_verdicts: dict[str, str], sender_verdicts: dict[str, str]) -> pd.DataFrame:
+    """``scores`` with ``verdict`` (the message's own earlier verdict, by UUID) and ``carry_over``
+    (``known_confirmed_sender`` / ``known_benign_sender`` from verdicts on the sender's mail)."""
+    verdict = scores[UUID].astype(str).map(uuid_verdicts).fillna("")
+    sender = sender_address(scores[SENDER]).map(sender_verdicts)
+    mark = sender.map({"confirmed": KNOWN_CONFIRMED, "benign": KNOWN_BENIGN}).fillna("")
+    # A message's own verdict says more than its sender's record.
+    mark = mark.mask(verdict == "confirmed", KNOWN_CONFIRMED).mask(verdict == "benign", KNOWN_BENIGN)
+    return scores.assign(**{VERDICT: verdict.astype(str), CARRY_OVER: mark.astype(str)})
+
+
+def carry_over_order(scores: pd.DataFrame) -> pd.DataFrame:
+    """Highest error first, known-confirmed senders ahead of everything, known-benign ones last."""
+    rank = scores[CARRY_OVER].map({KNOWN_CONFIRMED: 0, KNOWN_BENIGN: 2}).fillna(1)
+    return (
+        scores.assign(_rank=rank.to_numpy(), _error=-scores[ERROR].to_numpy(dtype=float))
+        .sort_values(["_rank", "_error"], kind="stable")
+        .drop(columns=["_rank", "_error"])
+    )

@@ -1,0 +1,647 @@
+"""The workspace: runs, verdicts, allow-list rules and the audit trail, behind one object.
+
+>>> ws = Workspace.open()                                    # artifacts/workspace.db, or $EMAIL_AD_DB
+>>> scores = ws.apply_rules(score_log(detector, log))        # adds suppressed_by
+>>> run = ws.record_run(scores, threshold, model_name=..., data_name=...)
+>>> ws.set_verdicts(run.id, ["uuid-1", "uuid-2"], "benign", note="newsletter", analyst="ana")
+>>> ws.flagged(run.id)                                       # the queue with current verdicts
+
+Every public write is one transaction (all or nothing) and appends to the audit trail in
+that same transaction. Results are plain dataclasses and DataFrames, usable after the
+session closed (a dashboard keeps them across reruns).
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from core.errors import DataError
+from core.schema import RECIPIENT, SENDER, SUBJECT, TIME, UUID
+from core.workspace import db
+from core.workspace.models import VERDICTS, AuditEntry, FlaggedRow, Rule, Run, utcnow
+from core.workspace.rules import SUPPRESSED_BY, RuleSpec, check_expiry, check_rule, match_rules, sender_address, today
+
+T = TypeVar("T")
+
+# Scores columns (as core.scoring names them; repeated so this module needn't import scoring's Arrow code).
+ERROR = "reconstruction_error"
+IS_ANOMALY = "is_anomaly"
+TOP_FIELD = "top_field"
+REASON = "reason"
+VERDICT = "verdict"
+ANALYST_ENV = "EMAIL_AD_ANALYST"
+_CHUNK = 500  # UUIDs per IN (...) list: well under every backend's parameter limit
+
+
+def default_analyst() -> str:
+    """Who is acting: ``$EMAIL_AD_ANALYST``, else the login name."""
+    name = os.environ.get(ANALYST_ENV, "").strip()
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def sha256_of_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def bundle_checksum(bundle_path: str | os.PathLike) -> str:
+    """SHA-256 of a bundle's MANIFEST (which lists every file's SHA-256): the model's fingerprint."""
+    from core.artifacts import MANIFEST_FILE, sha256_of_file
+
+    manifest = Path(bundle_path) / MANIFEST_FILE
+    return sha256_of_file(manifest) if manifest.is_file() else ""
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: int
+    created: datetime
+    analyst: str
+    origin: str
+    model_name: str
+    model_checksum: str
+    data_name: str
+    data_sha256: str
+    rows_total: int
+    rows_scored: int
+    threshold: float
+    threshold_rule: str
+    n_above: int
+    n_flagged: int
+    n_suppressed: int
+    n_reviewed: int = 0
+
+
+@dataclass(frozen=True)
+class RuleInfo:
+    id: int
+    kind: str
+    value: str
+    recipient: str
+    expires: date | None
+    note: str
+    created: datetime
+    created_by: str
+    removed_at: datetime | None
+    removed_by: str
+    label: str
+    state: str  # active, expired, removed
+
+    @property
+    def spec(self) -> RuleSpec:
+        return RuleSpec(self.id, self.kind, self.value, self.recipient, self.expires)
+
+
+@dataclass(frozen=True)
+class AuditInfo:
+    id: int
+    at: datetime
+    analyst: str
+    action: str
+    entity: str
+    entity_id: str
+    run_id: int | None
+    old: str
+    new: str
+
+
+def _run_info(run: Run, reviewed: int = 0) -> RunInfo:
+    return RunInfo(
+        run.id,
+        run.created,
+        run.analyst,
+        run.origin,
+        run.model_name,
+        run.model_checksum,
+        run.data_name,
+        run.data_sha256,
+        run.rows_total,
+        run.rows_scored,
+        run.threshold,
+        run.threshold_rule,
+        run.n_above,
+        run.n_flagged,
+        run.n_suppressed,
+        reviewed,
+    )
+
+
+def _rule_info(rule: Rule, day: date) -> RuleInfo:
+    state = "removed" if rule.removed_at is not None else ("active" if rule.active_on(day) else "expired")
+    return RuleInfo(
+        rule.id,
+        rule.kind,
+        rule.value,
+        rule.recipient,
+        rule.expires,
+        rule.note,
+        rule.created,
+        rule.created_by,
+        rule.removed_at,
+        rule.removed_by,
+        rule.label,
+        state,
+    )
+
+
+def _audit_info(entry: AuditEntry) -> AuditInfo:
+    fields = ("id", "at", "analyst", "action", "entity", "entity_id", "run_id", "old", "new")
+    return AuditInfo(*(getattr(entry, name) for name in fields))
+
+
+def _json(value) -> str:
+    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def _text(values: pd.Series) -> list[str]:
+    return values.fillna("").astype(str).tolist()
+
+
+def _times(values: pd.Series) -> list[datetime | None]:
+    stamps = pd.to_datetime(values, errors="coerce", utc=True)
+    return [None if pd.isna(t) else t.to_pydatetime() for t in stamps]
+
+
+class Workspace:
+    """One workspace database. Cheap to create: engines are shared per URL, the schema is
+    migrated to head the first time a process opens a URL."""
+
+    def __init__(self, url: str, *, busy_timeout: float = db.BUSY_TIMEOUT, attempts: int = db.WRITE_ATTEMPTS):
+        self.url = url
+        self.attempts = attempts
+        self.engine = db.open_engine(url, busy_timeout=busy_timeout)
+
+    @classmethod
+    def open(cls, db_url: str | None = None, artifacts_dir: str | os.PathLike | None = None, **options) -> Workspace:
+        """``db_url`` if given, else ``$EMAIL_AD_DB``, else ``workspace.db`` in the artifacts folder."""
+        return cls(db.resolve_url(db_url, artifacts_dir), **options)
+
+    def __repr__(self) -> str:
+        return f"Workspace({db.display_url(self.url)!r})"
+
+    # -- transactions --------------------------------------------------------------------
+
+    def _write(self, work: Callable[[Session], T]) -> T:
+        def transaction():
+            with db.write_session(self.engine) as session, session.begin():
+                return work(session)
+
+        return db.retrying(transaction, self.url, attempts=self.attempts)
+
+    def _read(self, work: Callable[[Session], T]) -> T:
+        def transaction():
+            with Session(self.engine) as session, session.begin():
+                return work(session)
+
+        return db.retrying(transaction, self.url, attempts=self.attempts)
+
+    @staticmethod
+    def _audit(session: Session, analyst: str, action: str, entity: str, entity_id, run_id=None, old="", new=""):
+        session.add(
+            AuditEntry(
+                at=utcnow(),
+                analyst=analyst,
+                action=action,
+                entity=entity,
+                entity_id=str(entity_id),
+                run_id=run_id,
+                old=old if isinstance(old, str) else _json(old),
+                new=new if isinstance(new, str) else _json(new),
+            )
+        )
+
+    @staticmethod
+    def _get_run(session: Session, run_id: int, *, lock: bool = False) -> Run:
+        query = select(Run).where(Run.id == int(run_id))
+        run = session.scalars(query.with_for_update() if lock else query).first()
+        if run is None:
+            raise DataError(f"No run {run_id} in this workspace; `python -m core runs` lists them.")
+        return run
+
+    # -- runs ----------------------------------------------------------------------------
+
+    def record_run(
+        self,
+        scores: pd.DataFrame,
+        threshold: float,
+        *,
+        model_name: str,
+        data_name: str,
+        model_checksum: str = "",
+        data_sha256: str = "",
+        threshold_rule: str = "fitted",
+        analyst: str | None = None,
+        origin: str = "",
+    ) -> RunInfo:
+        """Store a scoring: its facts and every row above ``threshold`` (suppressed ones with their rule).
+
+        ``scores`` is :func:`core.scoring.score_log`'s frame; its ``suppressed_by`` column is used
+        when present (see :meth:`apply_rules`), else the active rules are matched now.
+        """
+        analyst = analyst or default_analyst()
+        errors = scores[ERROR].to_numpy(dtype=float)
+        above = np.flatnonzero(np.isfinite(errors) & (errors > threshold))
+        rows = scores.iloc[above]
+        if SUPPRESSED_BY in scores:
+            suppressed = rows[SUPPRESSED_BY].astype("Int64")
+        else:
+            suppressed = match_rules(rows, self.active_rules())
+        n_suppressed = int(suppressed.notna().sum())
+        scored = int(scores["scored"].sum()) if "scored" in scores else int(np.isfinite(errors).sum())
+        records = [
+            {
+                "position": int(p),
+                "uuid": u,
+                "error": float(e),
+                "top_field": tf,
+                "reason": r,
+                "sender": s,
+                "recipient": rc,
+                "subject": sj,
+                "time_processed": t,
+                "suppressed_by": None if pd.isna(sb) else int(sb),
+                "verdict_reason": "",
+                "verdict_note": "",
+                "verdict_analyst": "",
+            }
+            for p, u, e, tf, r, s, rc, sj, t, sb in zip(
+                above,
+                _text(rows[UUID]),
+                errors[above],
+                _text(rows[TOP_FIELD]) if TOP_FIELD in rows else [""] * len(rows),
+                _text(rows[REASON]) if REASON in rows else [""] * len(rows),
+                _text(rows[SENDER]),
+                _text(rows[RECIPIENT]),
+                _text(rows[SUBJECT]),
+                _times(rows[TIME]),
+                suppressed.tolist(),
+                strict=True,
+            )
+        ]
+
+        def work(session: Session) -> RunInfo:
+            run = Run(
+                created=utcnow(),
+                analyst=analyst,
+                origin=origin,
+                model_name=model_name,
+                model_checksum=model_checksum,
+                data_name=data_name,
+                data_sha256=data_sha256,
+                rows_total=len(scores),
+                rows_scored=scored,
+                threshold=float(threshold),
+                threshold_rule=threshold_rule,
+                n_above=len(records),
+                n_flagged=len(records) - n_suppressed,
+                n_suppressed=n_suppressed,
+            )
+            session.add(run)
+            session.flush()
+            for start in range(0, len(records), 5000):
+                session.execute(insert(FlaggedRow), [{**r, "run_id": run.id} for r in records[start : start + 5000]])
+            self._audit(
+                session,
+                analyst,
+                "run",
+                "run",
+                run.id,
+                run.id,
+                new={"model": model_name, "data": data_name, "flagged": run.n_flagged, "suppressed": n_suppressed},
+            )
+            return _run_info(run)
+
+        return self._write(work)
+
+    def runs(self, limit: int | None = None) -> list[RunInfo]:
+        """Recorded runs, newest first, with how many of their flagged rows have a verdict."""
+
+        def work(session: Session) -> list[RunInfo]:
+            reviewed = (
+                select(FlaggedRow.run_id, func.count().label("n"))
+                .where(FlaggedRow.verdict.is_not(None))
+                .group_by(FlaggedRow.run_id)
+                .subquery()
+            )
+            query = (
+                select(Run, func.coalesce(reviewed.c.n, 0))
+                .outerjoin(reviewed, reviewed.c.run_id == Run.id)
+                .order_by(Run.id.desc())
+                .limit(limit)
+            )
+            return [_run_info(run, n) for run, n in session.execute(query)]
+
+        return self._read(work)
+
+    def run(self, run_id: int) -> RunInfo:
+        return self._read(lambda session: _run_info(self._get_run(session, run_id)))
+
+    def flagged(self, run_id: int, *, include_suppressed: bool = False) -> pd.DataFrame:
+        """A run's stored rows with their current verdicts, highest error first. No model needed.
+
+        Columns: UUID, reconstruction_error, top_field, reason, Sender, Recipient, Subject,
+        Time Processed, suppressed_by, suppressed_rule (its label), verdict, verdict_reason,
+        verdict_note, verdict_analyst, verdict_at, position (row in the input log).
+        """
+
+        def work(session: Session) -> pd.DataFrame:
+            self._get_run(session, run_id)
+            query = (
+                select(FlaggedRow, Rule.kind, Rule.value, Rule.recipient)
+                .outerjoin(Rule, Rule.id == FlaggedRow.suppressed_by)
+                .where(FlaggedRow.run_id == int(run_id))
+                .order_by(FlaggedRow.error.desc(), FlaggedRow.id)
+            )
+            if not include_suppressed:
+                query = query.where(FlaggedRow.suppressed_by.is_(None))
+            records = []
+            for row, kind, value, recipient in session.execute(query):
+                label = "" if kind is None else Rule(kind=kind, value=value, recipient=recipient).label
+                records.append(
+                    {
+                        UUID: row.uuid,
+                        ERROR: row.error,
+                        TOP_FIELD: row.top_field,
+                        REASON: row.reason,
+                        SENDER: row.sender,
+                        RECIPIENT: row.recipient,
+                        SUBJECT: row.subject,
+                        TIME: row.time_processed,
+                        SUPPRESSED_BY: row.suppressed_by,
+                        "suppressed_rule": label,
+                        VERDICT: row.verdict or "",
+                        "verdict_reason": row.verdict_reason,
+                        "verdict_note": row.verdict_note,
+                        "verdict_analyst": row.verdict_analyst,
+                        "verdict_at": row.verdict_at,
+                        "position": row.position,
+                    }
+                )
+            return records
+
+        records = self._read(work)
+        columns = [UUID, ERROR, TOP_FIELD, REASON, SENDER, RECIPIENT, SUBJECT, TIME, SUPPRESSED_BY, "suppressed_rule"]
+        columns += [VERDICT, "verdict_reason", "verdict_note", "verdict_analyst", "verdict_at", "position"]
+        frame = pd.DataFrame.from_records(records, columns=columns)
+        frame[TIME] = pd.to_datetime(frame[TIME], utc=True)
+        frame["verdict_at"] = pd.to_datetime(frame["verdict_at"], utc=True)
+        frame[SUPPRESSED_BY] = frame[SUPPRESSED_BY].astype("Int64")
+        frame[ERROR] = frame[ERROR].astype(float)
+        return frame
+
+    # -- verdicts ------------------------------------------------------------------------
+
+    def set_verdicts(
+        self,
+        run_id: int,
+        uuids: Iterable[str],
+        verdict: str,
+        *,
+        reason: str = "",
+        note: str = "",
+        analyst: str | None = None,
+    ) -> int:
+        """Give every listed message of a run the same verdict; returns how many rows changed.
+
+        All or nothing: a UUID not among the run's stored rows writes nothing. Each changed row
+        gets an audit entry (old → new); setting what is already there changes nothing.
+        """
+        if verdict not in VERDICTS:
+            raise DataError(f"Unknown verdict {verdict!r}: expected one of {', '.join(VERDICTS)}.")
+        wanted = list(dict.fromkeys(str(u) for u in uuids))
+        if not wanted:
+            raise DataError("No UUIDs given: name at least one flagged message of the run.")
+        analyst = analyst or default_analyst()
+        new = {"verdict": verdict, "reason": reason, "note": note}
+
+        def work(session: Session) -> int:
+            self._get_run(session, run_id)
+            rows: list[FlaggedRow] = []
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                # Row locks (PostgreSQL) in id order: two analysts on one run queue, never deadlock,
+                # and each sees the other's verdict as "old".
+                query = (
+                    select(FlaggedRow)
+                    .where(FlaggedRow.run_id == int(run_id), FlaggedRow.uuid.in_(chunk))
+                    .order_by(FlaggedRow.id)
+                    .with_for_update()
+                )
+                rows += session.scalars(query)
+            missing = sorted(set(wanted) - {row.uuid for row in rows})
+            if missing:
+                shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+                raise DataError(
+                    f"Not in run {run_id}'s flagged rows: {shown}. Nothing was written; "
+                    f"`python -m core export {run_id} --format csv` lists them."
+                )
+            now = utcnow()
+            changed = 0
+            for row in rows:
+                old = {"verdict": row.verdict, "reason": row.verdict_reason, "note": row.verdict_note}
+                if old == new:
+                    continue
+                row.verdict, row.verdict_reason, row.verdict_note = verdict, reason, note
+                row.verdict_analyst, row.verdict_at = analyst, now
+                self._audit(session, analyst, "verdict", "flagged_row", f"{run_id}/{row.uuid}", run_id, old, new)
+                changed += 1
+            return changed
+
+        return self._write(work)
+
+    def verdicts_by_uuid(self) -> dict[str, str]:
+        """Each message's latest verdict over all runs."""
+
+        def work(session: Session) -> dict[str, str]:
+            query = (
+                select(FlaggedRow.uuid, FlaggedRow.verdict)
+                .where(FlaggedRow.verdict.is_not(None))
+                .order_by(FlaggedRow.verdict_at, FlaggedRow.id)
+            )
+            return dict(session.execute(query).tuples().all())
+
+        return self._read(work)
+
+    def verdicts_by_sender(self) -> dict[str, str]:
+        """Sender address → ``confirmed`` if any of its mail was confirmed, else ``benign`` if any was benign."""
+
+        def work(session: Session):
+            query = select(FlaggedRow.sender, FlaggedRow.verdict).where(FlaggedRow.verdict.in_(("confirmed", "benign")))
+            return session.execute(query).tuples().all()
+
+        pairs = pd.DataFrame(self._read(work), columns=["sender", "verdict"])
+        if pairs.empty:
+            return {}
+        pairs["address"] = sender_address(pairs["sender"])
+        pairs = pairs[pairs["address"] != ""]
+        confirmed = set(pairs.loc[pairs["verdict"] == "confirmed", "address"])
+        return {a: ("confirmed" if a in confirmed else "benign") for a in pairs["address"]}
+
+    # -- allow-list rules ----------------------------------------------------------------
+
+    def add_rule(
+        self,
+        kind: str,
+        value: str,
+        recipient: str = "",
+        *,
+        expires: date | str | None = None,
+        note: str = "",
+        analyst: str | None = None,
+        apply_to_past: bool = False,
+    ) -> RuleInfo:
+        """Add an allow-list rule (checked first: nothing is written for a malformed one).
+
+        ``apply_to_past``: also suppress matching rows of every recorded run, in the same transaction.
+        """
+        value, recipient = check_rule(kind, value, recipient)
+        expires = check_expiry(expires)
+        analyst = analyst or default_analyst()
+
+        def work(session: Session) -> RuleInfo:
+            rule = Rule(
+                kind=kind,
+                value=value,
+                recipient=recipient,
+                expires=expires,
+                note=note,
+                created=utcnow(),
+                created_by=analyst,
+                removed_by="",
+            )
+            session.add(rule)
+            session.flush()
+            state = {"kind": kind, "value": value, "recipient": recipient, "expires": expires, "note": note}
+            self._audit(session, analyst, "rule.add", "rule", rule.id, new=state)
+            if apply_to_past:
+                self._reapply(session, [rule], None, analyst)
+            return _rule_info(rule, today())
+
+        return self._write(work)
+
+    def rules(self, *, include_removed: bool = False) -> list[RuleInfo]:
+        """Rules by id; expired ones included (state ``expired``), removed ones on request."""
+
+        def work(session: Session) -> list[RuleInfo]:
+            query = select(Rule).order_by(Rule.id)
+            if not include_removed:
+                query = query.where(Rule.removed_at.is_(None))
+            day = today()
+            return [_rule_info(rule, day) for rule in session.scalars(query)]
+
+        return self._read(work)
+
+    def active_rules(self, on: date | None = None) -> list[RuleSpec]:
+        day = on or today()
+        return [rule.spec for rule in self.rules() if rule.expires is None or rule.expires >= day]
+
+    def remove_rule(self, rule_id: int, *, analyst: str | None = None) -> RuleInfo:
+        """Take a rule off the list (kept, marked removed, audited). Rows it suppressed stay so."""
+        analyst = analyst or default_analyst()
+
+        def work(session: Session) -> RuleInfo:
+            rule = session.scalars(select(Rule).where(Rule.id == int(rule_id)).with_for_update()).first()
+            if rule is None or rule.removed_at is not None:
+                state = "was already removed" if rule is not None else "does not exist"
+                raise DataError(f"Rule {rule_id} {state}; `python -m core rules list` shows the rules.")
+            rule.removed_at, rule.removed_by = utcnow(), analyst
+            self._audit(session, analyst, "rule.remove", "rule", rule.id, old=rule.label, new="removed")
+            return _rule_info(rule, today())
+
+        return self._write(work)
+
+    def apply_rules(self, scores: pd.DataFrame, threshold: float | None = None) -> pd.DataFrame:
+        """``scores`` with ``suppressed_by`` (the active rule matching each row, else empty) and
+        ``is_anomaly`` cleared on suppressed rows (and set from ``threshold`` when given)."""
+        suppressed = match_rules(scores, self.active_rules())
+        out = scores.assign(**{SUPPRESSED_BY: suppressed})
+        if threshold is not None:
+            out[IS_ANOMALY] = out[ERROR].to_numpy(dtype=float) > threshold
+        if IS_ANOMALY in out:
+            out[IS_ANOMALY] = out[IS_ANOMALY].to_numpy(dtype=bool) & suppressed.isna().to_numpy()
+        return out
+
+    def reapply_rules(self, run_id: int | None = None, *, analyst: str | None = None) -> int:
+        """Suppress rows of past runs (one, or all) that today's active rules match; returns how many."""
+        analyst = analyst or default_analyst()
+
+        def work(session: Session) -> int:
+            day = today()
+            rules = [r for r in session.scalars(select(Rule).order_by(Rule.id)) if r.active_on(day)]
+            return self._reapply(session, rules, run_id, analyst)
+
+        return self._write(work)
+
+    def _reapply(self, session: Session, rules: list[Rule], run_id: int | None, analyst: str) -> int:
+        specs = [RuleSpec(r.id, r.kind, r.value, r.recipient, r.expires) for r in rules]
+        query = select(FlaggedRow.id, FlaggedRow.run_id, FlaggedRow.sender, FlaggedRow.recipient, FlaggedRow.subject)
+        query = query.where(FlaggedRow.suppressed_by.is_(None))
+        if run_id is not None:
+            self._get_run(session, run_id)
+            query = query.where(FlaggedRow.run_id == int(run_id))
+        columns = ["id", "run_id", SENDER, RECIPIENT, SUBJECT]
+        frame = pd.DataFrame(session.execute(query).tuples().all(), columns=columns)
+        if frame.empty or not specs:
+            return 0
+        frame[SUPPRESSED_BY] = match_rules(frame, specs)
+        hits = frame[frame[SUPPRESSED_BY].notna()]
+        for rule_id, group in hits.groupby(SUPPRESSED_BY):
+            ids = group["id"].astype(int).tolist()
+            for start in range(0, len(ids), _CHUNK):
+                session.execute(
+                    update(FlaggedRow)
+                    .where(FlaggedRow.id.in_(ids[start : start + _CHUNK]))
+                    .values(suppressed_by=int(rule_id))
+                )
+        for run, count in hits.groupby("run_id").size().items():
+            run_row = self._get_run(session, int(run), lock=True)
+            run_row.n_suppressed += int(count)
+            run_row.n_flagged -= int(count)
+            rule_ids = sorted(int(r) for r in hits.loc[hits["run_id"] == run, SUPPRESSED_BY].unique())
+            self._audit(
+                session,
+                analyst,
+                "rule.apply",
+                "run",
+                int(run),
+                int(run),
+                old={"flagged": run_row.n_flagged + int(count)},
+                new={"flagged": run_row.n_flagged, "suppressed_by_rules": rule_ids},
+            )
+        return len(hits)
+
+    # -- audit ---------------------------------------------------------------------------
+
+    def audit(self, run_id: int | None = None) -> list[AuditInfo]:
+        """The trail, oldest first; a run's own entries (recording, verdicts, rules applied) when given."""
+
+        def work(session: Session) -> list[AuditInfo]:
+            query = select(AuditEntry).order_by(AuditEntry.id)
+            if run_id is not None:
+                self._get_run(session, run_id)
+                query = query.where(AuditEntry.run_id == int(run_id))
+            return [_audit_info(entry) for entry in session.scalars(query)]
+
+        return self._read(work)
+
+
+def open_workspace(db_url: str | None = None, artifacts_dir: str | os.PathLike | None = None, **options) -> Workspace:
+    """See :meth:`Workspace.open`."""
+    return Workspace.open(db_url, artifacts_dir, **options)
