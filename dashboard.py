@@ -8,6 +8,7 @@ import streamlit as st
 from core.artifacts import list_bundles
 from ui import state
 from ui.common import data_caption, link, load_demo, page_setup
+from ui.formatting import time_text
 
 page_setup("Home")
 
@@ -54,7 +55,7 @@ with right:
             pd.DataFrame(
                 {
                     "name": [b.name for b in bundles],
-                    "created": [b.created.replace("T", " ").replace("+00:00", "") for b in bundles],
+                    "created": [time_text(b.created, seconds=True) for b in bundles],
                     "training rows": [b.metadata.get("training_rows") for b in bundles],
                     "threshold": [b.metadata.get("threshold") for b in bundles],
                 }

@@ -8,6 +8,7 @@ from core.artifacts import list_bundles
 from core.errors import DataError
 from ui import charts, state
 from ui.common import link, load_demo, model_key, new_values_for, page_setup, profile_for
+from ui.formatting import time_text
 from ui.upload import handle_uploads
 
 page_setup("Data")
@@ -58,7 +59,7 @@ m[4].metric("Recipients", f"{facts['recipients']:,}")
 m[5].metric("Sender domains", f"{facts['sender_domains']:,}")
 if facts["first"] is not None:
     st.write(
-        f"Time range: **{facts['first']:%Y-%m-%d %H:%M}** to **{facts['last']:%Y-%m-%d %H:%M}** UTC "
+        f"Time range: **{time_text(facts['first'])}** to **{time_text(facts['last'])}** UTC "
         f"({facts['scorable']:,} rows with a readable time)."
     )
 for warning in log.report.warnings:

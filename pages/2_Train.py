@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from core.artifacts import check_name, default_name
 from core.errors import DataError
-from core.jobs import TrainingJob
-from core.model import AutoencoderDetector
 from core.schema import LABEL
 from ui import charts, state
 from ui.common import data_caption, link, page_setup, require_data
+from ui.formatting import duration_text
+from ui.train import detector_defaults, feature_set_label, feature_sets
+
+if TYPE_CHECKING:
+    from core.jobs import TrainingJob
 
 _done = st.session_state.get(state.TRAIN_JOB)
 if _done is not None and _done.bundle is not None and st.session_state.get(state.TRAIN_ANNOUNCED) != _done.bundle.name:
@@ -28,17 +32,13 @@ st.caption(f"Dataset: {data_caption(log)}")
 job: TrainingJob | None = st.session_state.get(state.TRAIN_JOB)
 
 
-def _fmt_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    seconds = int(round(seconds))
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
 def _start(params: dict, name: str | None, normal_only: bool) -> None:
+    from core.evaluation import labels_of
+    from core.jobs import TrainingJob  # imported on use, like the detector's defaults (ui.train)
+
     frame = log.frame[log.scorable]
     if normal_only and LABEL in frame:
-        frame = frame[frame[LABEL].astype(str).str.strip() != "1"]
+        frame = frame[labels_of(frame) == 0]
     new = TrainingJob(
         frame=frame,
         params=params,
@@ -56,33 +56,37 @@ def _stop() -> None:
         current.stop()
 
 
-DEFAULTS = AutoencoderDetector().get_params()
+DEFAULTS = detector_defaults()
 busy = job is not None and job.running
-with st.form("train.settings"):
+with st.form(state.TRAIN_FORM):
     c1, c2, c3, c4 = st.columns(4)
     with c1:
         feature_set = st.selectbox(
             "Feature set",
-            ["email", "seed"],
-            key="train.feature_set",
-            format_func={"email": "email – mail-aware features", "seed": "seed – label codes + time"}.get,
+            feature_sets(),
+            key=state.TRAIN_FEATURE_SET,
+            format_func=feature_set_label,
         )
         name = st.text_input(
             "Model name",
             value="",
-            key="train.name",
+            key=state.TRAIN_NAME,
             placeholder=default_name(),
             help="Letters, digits, '.', '_' or '-'. Empty: a timestamped name.",
         )
     with c2:
-        epochs = st.number_input("Epochs", 1, 500, DEFAULTS["epochs"], key="train.epochs")
-        batch_size = st.number_input("Batch size", 8, 8192, DEFAULTS["batch_size"], step=32, key="train.batch_size")
+        epochs = st.number_input("Epochs", 1, 500, DEFAULTS["epochs"], key=state.TRAIN_EPOCHS)
+        batch_size = st.number_input("Batch size", 8, 8192, DEFAULTS["batch_size"], step=32, key=state.TRAIN_BATCH_SIZE)
     with c3:
-        validation = st.slider("Validation share", 0.0, 0.5, DEFAULTS["validation_split"], 0.05, key="train.validation")
-        test_size = st.slider("Test share (threshold)", 0.05, 0.5, DEFAULTS["test_size"], 0.05, key="train.test_size")
+        validation = st.slider(
+            "Validation share", 0.0, 0.5, DEFAULTS["validation_split"], 0.05, key=state.TRAIN_VALIDATION
+        )
+        test_size = st.slider(
+            "Test share (threshold)", 0.05, 0.5, DEFAULTS["test_size"], 0.05, key=state.TRAIN_TEST_SIZE
+        )
     with c4:
         percentile = st.number_input(
-            "Threshold percentile", 50.0, 99.9, DEFAULTS["percentile"], 0.5, key="train.percentile"
+            "Threshold percentile", 50.0, 99.9, DEFAULTS["percentile"], 0.5, key=state.TRAIN_PERCENTILE
         )
         trim_fraction = st.slider(
             "Leave out least-normal share",
@@ -90,18 +94,18 @@ with st.form("train.settings"):
             0.5,
             DEFAULTS["trim_fraction"],
             0.05,
-            key="train.trim",
+            key=state.TRAIN_TRIM,
             help="Training logs hold spam too. A quick screening fit first finds this share of the "
             "training mail that looks least normal; the model then learns from the rest, so "
             "last month's spam campaign doesn't make this month's copies look familiar. 0: one plain fit.",
         )
-        seed = st.number_input("Seed", 0, 2**31 - 1, DEFAULTS["seed"], key="train.seed")
+        seed = st.number_input("Seed", 0, 2**31 - 1, DEFAULTS["seed"], key=state.TRAIN_SEED)
     has_labels = LABEL in log.frame
     normal_only = st.checkbox(
         "Train only on rows labelled normal (label = 0)",
         value=False,
         disabled=not has_labels,
-        key="train.normal_only",
+        key=state.TRAIN_NORMAL_ONLY,
         help="Only when the data has a 'label' column. Labels are never used as features.",
     )
     submitted = st.form_submit_button("Train", type="primary", disabled=busy)
@@ -131,15 +135,17 @@ def _progress_view(current: TrainingJob) -> None:
     total = current.screening_epochs if current.stage == "screening" else current.epochs
     elapsed = time.time() - (current.started_at or time.time())
     what = "Screening the training mail (finds mail to leave out)" if current.stage == "screening" else "Training"
-    text = f"{what} · Epoch {epoch}/{total} · elapsed {_fmt_seconds(elapsed)} · ETA {_fmt_seconds(current.eta())}"
+    text = f"{what} · Epoch {epoch}/{total} · elapsed {duration_text(elapsed)} · ETA {duration_text(current.eta())}"
     if current.stop_requested and current.running:
         text += " · stopping after this epoch…"
     elif not steps:
-        text = f"{what}: preparing features… · elapsed {_fmt_seconds(elapsed)}"
+        text = f"{what}: preparing features… · elapsed {duration_text(elapsed)}"
     st.progress(epoch / max(total, 1), text=text)
     shown = max(len(steps), min(total, 10))  # readable even for long runs
     title = "Screening fit: loss so far" if current.stage == "screening" else "Loss so far"
-    st.plotly_chart(charts.loss_curve(current.history, title, epochs=shown), width="stretch", key="train.live_curve")
+    st.plotly_chart(
+        charts.loss_curve(current.history, title, epochs=shown), width="stretch", key=state.TRAIN_LIVE_CURVE
+    )
 
 
 @st.fragment(run_every=1.0)
@@ -151,7 +157,7 @@ def _live(current: TrainingJob) -> None:
         "Stop",
         on_click=_stop,
         disabled=current.stop_requested,
-        key="train.stop",
+        key=state.TRAIN_STOP,
         help="Ends training after the current epoch; the model so far is saved.",
     )
 
@@ -181,7 +187,7 @@ s[1].metric("Percentile", f"{detector.percentile:g}")
 s[2].metric("Training rows", f"{detector.n_train_rows_:,}")
 s[3].metric("Left out", f"{detector.n_trimmed_rows_:,}", help="Training rows the screening fit found least normal")
 s[4].metric("Test rows", f"{detector.n_test_rows_:,}")
-s[5].metric("Training time", _fmt_seconds((job.finished_at or 0) - (job.started_at or 0)))
+s[5].metric("Training time", duration_text((job.finished_at or 0) - (job.started_at or 0)))
 c1, c2 = st.columns(2)
 with c1:
     st.plotly_chart(charts.loss_curve(detector.history_, "Loss curves"), width="stretch")

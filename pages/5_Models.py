@@ -9,6 +9,7 @@ from core.artifacts import delete_bundle, list_bundles
 from core.errors import DataError
 from ui import charts, state
 from ui.common import link, page_setup
+from ui.formatting import time_text
 
 page_setup("Models")
 st.title("Saved models")
@@ -16,10 +17,10 @@ st.title("Saved models")
 root = state.artifacts_dir()
 bundles = list_bundles(root)
 st.caption(f"Folder: {root}")
-if "models.deleted" in st.session_state:
-    st.success(f"Deleted model {st.session_state.pop('models.deleted')}.")
-if "models.delete_error" in st.session_state:
-    st.error(st.session_state.pop("models.delete_error"))
+if state.MODELS_DELETED in st.session_state:
+    st.success(f"Deleted model {st.session_state.pop(state.MODELS_DELETED)}.")
+if state.MODELS_DELETE_ERROR in st.session_state:
+    st.error(st.session_state.pop(state.MODELS_DELETE_ERROR))
 if not bundles:
     st.info("No saved models yet. Train one on the Train page.")
     link("train", "Go to the Train page")
@@ -30,7 +31,7 @@ def _row(b) -> dict:
     m = b.metadata
     return {
         "name": b.name,
-        "created": b.created.replace("T", " ").replace("+00:00", ""),
+        "created": time_text(b.created, seconds=True),
         "feature set": m.get("feature_set"),
         "training rows": m.get("training_rows"),
         "epochs": f"{m.get('epochs_run', '?')}/{m.get('params', {}).get('epochs', '?')}",
@@ -61,7 +62,7 @@ chosen = st.multiselect(
     if current in names
     else names[:2],
     max_selections=4,
-    key="models.compare",
+    key=state.MODELS_COMPARE,
 )
 if chosen:
     cols = st.columns(min(len(chosen), 2))
@@ -71,15 +72,15 @@ if chosen:
             st.plotly_chart(
                 charts.loss_curve(bundle.metadata.get("history", {}), name, height=320),
                 width="stretch",
-                key=f"models.curve.{name}",
+                key=state.models_curve(name),
             )
 
 st.subheader("Delete a model")
-victim = st.selectbox("Model to delete", names, index=None, placeholder="Choose a model…", key="models.delete_pick")
+victim = st.selectbox("Model to delete", names, index=None, placeholder="Choose a model…", key=state.MODELS_DELETE_PICK)
 
 
 def _ask() -> None:
-    st.session_state[state.MODELS_CONFIRM_DELETE] = st.session_state.get("models.delete_pick")
+    st.session_state[state.MODELS_CONFIRM_DELETE] = st.session_state.get(state.MODELS_DELETE_PICK)
 
 
 def _cancel() -> None:
@@ -93,18 +94,18 @@ def _confirm() -> None:
     try:
         delete_bundle(name, root)
     except DataError as error:
-        st.session_state["models.delete_error"] = str(error)
+        st.session_state[state.MODELS_DELETE_ERROR] = str(error)
         return
     if st.session_state.get(state.MODEL_NAME) == name:
         st.session_state.pop(state.MODEL_NAME, None)
-    st.session_state["models.deleted"] = name
-    st.session_state["models.delete_pick"] = None
+    st.session_state[state.MODELS_DELETED] = name
+    st.session_state[state.MODELS_DELETE_PICK] = None
 
 
-st.button("Delete…", disabled=victim is None, on_click=_ask, key="models.delete")
+st.button("Delete…", disabled=victim is None, on_click=_ask, key=state.MODELS_DELETE)
 pending = st.session_state.get(state.MODELS_CONFIRM_DELETE)
 if pending:
     st.warning(f"Delete model **{pending}** for good? This can't be undone.")
     y, n, _ = st.columns([1, 1, 4])
-    y.button("Yes, delete", type="primary", on_click=_confirm, key="models.confirm")
-    n.button("Cancel", on_click=_cancel, key="models.cancel")
+    y.button("Yes, delete", type="primary", on_click=_confirm, key=state.MODELS_CONFIRM)
+    n.button("Cancel", on_click=_cancel, key=state.MODELS_CANCEL)

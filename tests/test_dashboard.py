@@ -30,6 +30,8 @@ from ui.data import (
     top_sender_domains,
 )
 from ui.detect import explanation, flagged_table, label_curves, operating_point, quick_threshold
+from ui.formatting import duration_text, time_range_text, time_text
+from ui.selection import selected_map_rows, selected_table_row
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [
@@ -189,9 +191,9 @@ def test_data_upload_with_other_headers_uses_mapping_form(artifacts):
     at.run()
     no_exception(at)
     assert "missing column" in at.error[0].value
-    assert at.selectbox(key="data.map.Sender").value == "From"
-    at.selectbox(key="data.map.Subject").set_value("Title")
-    at.selectbox(key="data.map.UUID").set_value("MessageId")
+    assert at.selectbox(key=state.data_map_field("Sender")).value == "From"
+    at.selectbox(key=state.data_map_field("Subject")).set_value("Title")
+    at.selectbox(key=state.data_map_field("UUID")).set_value("MessageId")
     at.button[0].click().run()  # the form's submit button
     no_exception(at)
     log = at.session_state[state.DATA_LOG]
@@ -242,9 +244,9 @@ def test_train_page_trains_two_epochs_and_saves_a_bundle(tiny_log, tmp_path, mon
     monkeypatch.setenv("EMAIL_AD_ARTIFACTS", str(tmp_path))
     at = seeded("pages/2_Train.py", tiny_log)
     at.run()
-    at.number_input(key="train.epochs").set_value(2)
-    at.number_input(key="train.batch_size").set_value(64)
-    at.text_input(key="train.name").input("page-test")
+    at.number_input(key=state.TRAIN_EPOCHS).set_value(2)
+    at.number_input(key=state.TRAIN_BATCH_SIZE).set_value(64)
+    at.text_input(key=state.TRAIN_NAME).input("page-test")
     at.button[0].click().run()  # the form's Train button
     no_exception(at)
     job = at.session_state[state.TRAIN_JOB]
@@ -261,8 +263,8 @@ def test_train_page_stop_button_saves_a_usable_model(tiny_log, tmp_path, monkeyp
     monkeypatch.setenv("EMAIL_AD_ARTIFACTS", str(tmp_path))
     at = seeded("pages/2_Train.py", tiny_log)
     at.run()
-    at.number_input(key="train.epochs").set_value(300)
-    at.number_input(key="train.batch_size").set_value(64)
+    at.number_input(key=state.TRAIN_EPOCHS).set_value(300)
+    at.number_input(key=state.TRAIN_BATCH_SIZE).set_value(64)
     at.button[0].click().run()
     job = at.session_state[state.TRAIN_JOB]
     for _ in range(600):  # until the first epoch is reported
@@ -272,7 +274,7 @@ def test_train_page_stop_button_saves_a_usable_model(tiny_log, tmp_path, monkeyp
     at.run()
     no_exception(at)
     assert len(at.get("progress")) == 1
-    at.button(key="train.stop").click().run()
+    at.button(key=state.TRAIN_STOP).click().run()
     assert job.wait(120) and job.status == DONE, job.error
     at.run()
     no_exception(at)
@@ -286,10 +288,55 @@ def test_train_page_bad_model_name_shows_message(tiny_log, tmp_path, monkeypatch
     monkeypatch.setenv("EMAIL_AD_ARTIFACTS", str(tmp_path))
     at = seeded("pages/2_Train.py", tiny_log)
     at.run()
-    at.text_input(key="train.name").input("no spaces allowed")
+    at.text_input(key=state.TRAIN_NAME).input("no spaces allowed")
     at.button[0].click().run()
     assert "Invalid model name" in at.error[0].value
     assert state.TRAIN_JOB not in at.session_state
+
+
+def test_train_page_offers_the_detectors_defaults(tiny_log, artifacts):
+    from core.model import AutoencoderDetector
+
+    defaults = AutoencoderDetector()
+    at = seeded("pages/2_Train.py", tiny_log)
+    at.run()
+    no_exception(at)
+    assert at.number_input(key=state.TRAIN_EPOCHS).value == defaults.epochs
+    assert at.number_input(key=state.TRAIN_BATCH_SIZE).value == defaults.batch_size
+    assert at.number_input(key=state.TRAIN_PERCENTILE).value == defaults.percentile
+    assert at.slider(key=state.TRAIN_TRIM).value == defaults.trim_fraction
+    assert at.selectbox(key=state.TRAIN_FEATURE_SET).value == defaults.feature_set
+
+
+def test_train_page_normal_only_refuses_a_malformed_label_column(tiny_log, tmp_path, monkeypatch):
+    import dataclasses
+
+    monkeypatch.setenv("EMAIL_AD_ARTIFACTS", str(tmp_path))
+    frame = tiny_log.frame.copy()
+    frame["label"] = frame["label"].astype(str).replace({"1": "spam"})
+    at = seeded("pages/2_Train.py", dataclasses.replace(tiny_log, frame=frame))
+    at.run()
+    at.checkbox(key=state.TRAIN_NORMAL_ONLY).check()
+    at.button[0].click().run()
+    no_exception(at)
+    assert "must hold only 0 (normal) and 1" in at.error[0].value
+    assert state.TRAIN_JOB not in at.session_state
+
+
+def test_train_page_normal_only_trains_on_label_0_rows(tiny_log, tmp_path, monkeypatch):
+    monkeypatch.setenv("EMAIL_AD_ARTIFACTS", str(tmp_path))
+    at = seeded("pages/2_Train.py", tiny_log)
+    at.run()
+    at.number_input(key=state.TRAIN_EPOCHS).set_value(2)
+    at.number_input(key=state.TRAIN_BATCH_SIZE).set_value(64)
+    at.checkbox(key=state.TRAIN_NORMAL_ONLY).check()
+    at.button[0].click().run()
+    no_exception(at)
+    job = at.session_state[state.TRAIN_JOB]
+    labels = tiny_log.frame.loc[tiny_log.scorable, "label"].astype(int)
+    assert (labels == 1).any()  # the demo log has anomalies to leave out
+    assert len(job.frame) == int((labels == 0).sum()) and set(job.frame["label"].astype(int)) == {0}
+    assert job.wait(120) and job.status == DONE, job.error
 
 
 def test_training_job_stop_ends_cleanly_and_saves(tiny_log, tmp_path):
@@ -377,9 +424,9 @@ def test_detect_number_input_moves_slider(tiny_log, bundle, tiny_scores):
 
 def test_detect_quick_setting_top_n(tiny_log, bundle):
     at = detect_app(tiny_log, bundle)
-    at.radio(key="detect.quick_rule").set_value("top")
-    at.number_input(key="detect.quick_top").set_value(7)
-    at.button(key="detect.quick_apply").click().run()
+    at.radio(key=state.DETECT_QUICK_RULE).set_value("top")
+    at.number_input(key=state.DETECT_QUICK_TOP).set_value(7)
+    at.button(key=state.DETECT_QUICK_APPLY).click().run()
     no_exception(at)
     assert flagged_metric(at) == 7
 
@@ -436,6 +483,37 @@ def test_explore_uses_detect_threshold_and_draws_map(tiny_log, bundle, tiny_scor
     assert len(at.get("download_button")) == 1
 
 
+@pytest.mark.parametrize("page", ["pages/3_Detect.py", "pages/4_Explore.py"])
+def test_detect_and_explore_show_a_refused_model_as_one_error(page, tiny_log, bundle, artifacts, tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setenv("EMAIL_AD_ARTIFACTS", str(tmp_path))
+    shutil.copytree(artifacts / bundle.name, tmp_path / "tampered")
+    metadata = tmp_path / "tampered" / "metadata.json"
+    metadata.write_text(metadata.read_text() + " ")  # still JSON, no longer what the manifest says
+    at = seeded(page, tiny_log, **{state.MODEL_NAME: "tampered"})
+    at.run()
+    no_exception(at)
+    assert len(at.error) == 1 and "tampered" in at.error[0].value
+    assert not at.get("plotly_chart") and not at.dataframe
+
+
+@pytest.mark.parametrize("page", ["pages/3_Detect.py", "pages/4_Explore.py"])
+def test_detect_and_explore_show_refused_data_as_one_error(page, tiny_log, bundle, monkeypatch):
+    import core.scoring
+
+    def refuse(detector, log, **kwargs):
+        raise DataError("This log can't be scored with this model.")
+
+    monkeypatch.setattr(core.scoring, "score_log", refuse)
+    # A data token of its own: the scores cache must not answer for the real data.
+    at = app(page, **{state.DATA_LOG: tiny_log, state.DATA_TOKEN: f"refused-{page}", state.MODEL_NAME: bundle.name})
+    at.run()
+    no_exception(at)
+    assert [e.value for e in at.error] == ["This log can't be scored with this model."]
+    assert not at.get("plotly_chart") and not at.dataframe
+
+
 def test_models_page_deletes_after_confirmation(tiny_log, tmp_path, monkeypatch):
     monkeypatch.setenv("EMAIL_AD_ARTIFACTS", str(tmp_path))
     job = TrainingJob(tiny_log.frame[tiny_log.scorable], dict(TINY), tmp_path, name="doomed").start()
@@ -444,10 +522,10 @@ def test_models_page_deletes_after_confirmation(tiny_log, tmp_path, monkeypatch)
     at.run()
     no_exception(at)
     assert at.dataframe[0].value["name"].tolist() == ["doomed"]
-    at.selectbox(key="models.delete_pick").set_value("doomed").run()
-    at.button(key="models.delete").click().run()
+    at.selectbox(key=state.MODELS_DELETE_PICK).set_value("doomed").run()
+    at.button(key=state.MODELS_DELETE).click().run()
     assert list_bundles(tmp_path)  # not yet: needs confirmation
-    at.button(key="models.confirm").click().run()
+    at.button(key=state.MODELS_CONFIRM).click().run()
     no_exception(at)
     assert list_bundles(tmp_path) == []
     assert "Deleted model doomed" in at.success[0].value
@@ -462,7 +540,7 @@ def test_detect_can_score_the_training_data_after_new_data_was_loaded(tiny_log, 
     )
     at.run()
     no_exception(at)
-    radio = at.radio(key="detect.dataset")
+    radio = at.radio(key=state.DETECT_DATASET)
     assert radio.options == ["Loaded data", "Data of the last training"]
     assert "300 rows" in " ".join(c.value for c in at.caption)
     radio.set_value("Data of the last training").run()
@@ -488,6 +566,119 @@ def test_detect_keeps_working_when_another_session_deletes_the_model(tiny_log, t
     at.run()
     no_exception(at)
     assert any("No saved models" in info.value for info in at.info)
+
+
+# --------------------------------------------------------------------------- selections, threshold, formatting
+
+
+def test_selected_map_rows_reads_customdata_and_falls_back_to_trace_index():
+    flagged = np.array([False, True, False, True, False])  # trace 0: rows 0, 2, 4; trace 1: rows 1, 3
+    event = {
+        "selection": {
+            "points": [
+                {"customdata": ["4", "uuid", "s", "subj", 0.1], "curve_number": 0, "point_index": 2},
+                {"curve_number": 1, "point_index": 1},  # no customdata: row 3
+                {"customdata": [4.0], "curve_number": 0, "point_index": 2},  # the same row twice
+                {"curve_number": 0, "point_index": 0},  # row 0
+            ]
+        }
+    }
+    assert selected_map_rows(event, flagged) == [0, 3, 4]
+    assert selected_map_rows(None, flagged) == []
+    assert selected_map_rows({"selection": {"points": []}}, flagged) == []
+
+
+def test_selected_table_row_maps_the_picked_row_to_its_index():
+    index = pd.Index([42, 7, 13])  # the flagged table's index: row positions in the scores
+    assert selected_table_row({"selection": {"rows": [1], "columns": []}}, index) == 7
+    assert selected_table_row({"selection": {"rows": [], "columns": []}}, index) is None
+    assert selected_table_row(None, index) is None
+
+
+def _threshold_script(errors, fitted, model):
+    """The Detect page's threshold controls on their own, over given errors."""
+    import pandas as pd
+    import streamlit as st
+
+    from core.scoring import ERROR, ThresholdView
+    from ui import threshold
+
+    view = ThresholdView.from_scores(pd.DataFrame({ERROR: errors}))
+    hi = threshold.slider_max(view.sorted_errors, fitted)
+    threshold.start_threshold(model, fitted, hi)
+    current = threshold.threshold_inputs(hi)
+    threshold.quick_rules(view.sorted_errors, fitted, 90.0, hi)
+    threshold.threshold_metrics(view, current, fitted, 90.0)
+    threshold.error_histogram(view, current)
+    st.write(f"current={current}")
+
+
+def threshold_app(errors, fitted=0.5, model="m") -> AppTest:
+    at = AppTest.from_function(_threshold_script, args=(errors, fitted, model), default_timeout=30)
+    at.run()
+    no_exception(at)
+    return at
+
+
+def test_threshold_controls_start_at_the_fitted_threshold_and_stay_in_sync():
+    errors = np.linspace(0.0, 1.0, 101)
+    at = threshold_app(errors, fitted=0.5)
+    assert at.session_state[state.DETECT_THRESHOLD] == 0.5 and at.session_state[state.DETECT_MODEL] == "m"
+    assert flagged_metric(at) == 50
+    at.slider(key=state.DETECT_SLIDER).set_value(0.895).run()
+    assert at.number_input(key=state.DETECT_NUMBER).value == pytest.approx(0.895)
+    assert flagged_metric(at) == 11  # 0.90, 0.91, …, 1.00
+    at.number_input(key=state.DETECT_NUMBER).set_value(0.195).run()
+    assert at.slider(key=state.DETECT_SLIDER).value == pytest.approx(0.195)
+    assert at.session_state[state.DETECT_THRESHOLD] == pytest.approx(0.195)
+    assert flagged_metric(at) == 81
+    assert len(at.get("plotly_chart")) == 1
+
+
+@pytest.mark.parametrize(
+    "rule, key, value, flagged",
+    [
+        ("top", state.DETECT_QUICK_TOP, 7, 7),
+        ("rate", state.DETECT_QUICK_RATE, 20.0, 20),
+        ("percentile", state.DETECT_QUICK_PERCENTILE, 75.0, 25),
+        ("model", None, None, 50),
+    ],
+)
+def test_threshold_quick_rules_set_the_threshold(rule, key, value, flagged):
+    at = threshold_app(np.linspace(0.0, 1.0, 101), fitted=0.5)
+    at.slider(key=state.DETECT_SLIDER).set_value(0.0).run()  # somewhere else first
+    at.radio(key=state.DETECT_QUICK_RULE).set_value(rule)
+    if key is not None:
+        at.number_input(key=key).set_value(value)
+    at.button(key=state.DETECT_QUICK_APPLY).click().run()
+    no_exception(at)
+    assert flagged_metric(at) == flagged
+    assert at.slider(key=state.DETECT_SLIDER).value == pytest.approx(at.session_state[state.DETECT_THRESHOLD])
+
+
+def test_threshold_resets_to_the_fitted_one_for_another_model():
+    at = threshold_app(np.linspace(0.0, 1.0, 101), fitted=0.5, model="m")
+    at.slider(key=state.DETECT_SLIDER).set_value(0.9).run()
+    other = AppTest.from_function(
+        _threshold_script, args=(np.linspace(0.0, 1.0, 101), 0.3, "other"), default_timeout=30
+    )
+    other.session_state[state.DETECT_THRESHOLD] = 0.9
+    other.session_state[state.DETECT_MODEL] = "m"
+    other.run()
+    no_exception(other)
+    assert other.session_state[state.DETECT_THRESHOLD] == 0.3 and other.session_state[state.DETECT_MODEL] == "other"
+
+
+def test_time_formatting_is_utc_in_one_shape():
+    assert time_text("2026-12-01T23:35:56+00:00", seconds=True) == "2026-12-01 23:35:56"
+    assert time_text("2026-12-01T23:35:56+01:00", seconds=True, zone=True) == "2026-12-01 22:35:56 UTC"
+    assert time_text(pd.Timestamp("2026-03-02 14:05:09", tz="UTC")) == "2026-03-02 14:05"
+    assert time_text("") == "" and time_text(None) == "" and time_text(pd.NaT) == ""
+    assert time_text("not a time") == "not a time"
+    first, last = pd.Timestamp("2026-01-01 10:00", tz="UTC"), pd.Timestamp("2026-01-02 11:30", tz="UTC")
+    assert time_range_text(first, last) == "2026-01-01 10:00 – 2026-01-02 11:30 UTC"
+    assert time_range_text(pd.NaT, pd.NaT) == "no readable times"
+    assert duration_text(125.4) == "2:05" and duration_text(None) == "–"
 
 
 # --------------------------------------------------------------------------- charts

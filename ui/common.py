@@ -9,8 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from core.artifacts import BundleInfo, list_bundles, load_bundle
-from core.errors import DataError
 from ui import state
+from ui.formatting import time_text
 
 if TYPE_CHECKING:
     from core.loading import EmailLog
@@ -102,7 +102,7 @@ def model_picker(bundles: list[BundleInfo], label: str = "Model", key: str | Non
 
 
 def _created(bundle: BundleInfo) -> str:
-    return bundle.created.replace("T", " ").replace("+00:00", " UTC") or "unknown date"
+    return time_text(bundle.created, seconds=True, zone=True) or "unknown date"
 
 
 def model_key(bundle: BundleInfo) -> tuple[str, str, str]:
@@ -122,15 +122,6 @@ def load_detector(key: tuple[str, str, str]):
     return load_bundle(name, Path(path).parent)
 
 
-def detector_or_stop(bundle: BundleInfo):
-    try:
-        with st.spinner(f"Loading model {bundle.name}…"):
-            return load_detector(model_key(bundle))
-    except DataError as error:
-        st.error(str(error))
-        st.stop()
-
-
 @st.cache_resource(max_entries=2, show_spinner=False)  # a million scored rows hold hundreds of MB
 def scores_for(key: tuple[str, str, str], data_token: str, _log: EmailLog) -> pd.DataFrame:
     """Scored rows of the session's log with a bundle (cached per model + data).
@@ -147,6 +138,14 @@ def view_for(key: tuple[str, str, str], data_token: str, _scores: pd.DataFrame) 
     from core.scoring import ThresholdView
 
     return ThresholdView.from_scores(_scores, bins=60)
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def curves_for(key: tuple[str, str, str], data_token: str, _scores: pd.DataFrame) -> dict | None:
+    """ROC/PR curves of the scored rows against their labels (None without a valid label column)."""
+    from ui.detect import label_curves
+
+    return label_curves(_scores)
 
 
 @st.cache_data(max_entries=6, show_spinner=False)

@@ -13,6 +13,7 @@ from core.features import domain_of, recipient_lists, sender_addresses
 from core.loading import EmailLog, concat_logs, read_log
 from core.loading import read_headers as core_read_headers
 from core.schema import FIELDS, RECIPIENT, SENDER, TIME, resolve_columns, suggest_header
+from ui import formatting
 
 
 def fingerprint(files: list[tuple[str, bytes]], mapping: dict | None = None) -> str:
@@ -89,11 +90,8 @@ def summary(log: EmailLog) -> dict:
 
 
 def time_range_text(log: EmailLog) -> str:
-    times = log.frame[TIME].dropna()
-    if not len(times):
-        return "no readable times"
-    fmt = "%Y-%m-%d %H:%M"
-    return f"{times.min():{fmt}} – {times.max():{fmt}} UTC"
+    times = log.frame[TIME]
+    return formatting.time_range_text(times.min(), times.max())  # NaT when no time is readable
 
 
 def new_value_counts(detector, log: EmailLog) -> dict[str, int]:

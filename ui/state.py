@@ -1,4 +1,8 @@
-"""Session-state keys (namespaced by the page that writes them) and shared settings."""
+"""Session-state and widget keys (namespaced by the page that owns them) and shared settings.
+
+Every key the app puts in ``st.session_state`` (directly or as a widget ``key``) is named
+here once, so two pages never collide and a test can address a widget by its constant.
+"""
 
 from __future__ import annotations
 
@@ -14,18 +18,77 @@ DATA_MAPPING = "data.mapping"  # {"columns": {...}} or {"preset": name} for the 
 DATA_UPLOAD_TOKEN = "data.upload_token"  # fingerprint of the uploads last tried
 DATA_ERROR = "data.error"  # message of the last failed load
 DATA_NEEDS_MAPPING = "data.needs_mapping"  # that failure was missing columns → show the form
+DATA_MAPPING_FORM = "data.mapping_form"  # widgets of the column-mapping form
+DATA_MAP_PRESET = "data.map.preset"
+
+
+def data_map_field(field: str) -> str:
+    """Key of the mapping form's selectbox for one canonical field."""
+    return f"data.map.{field}"
+
+
 # Train page
 TRAIN_JOB = "train.job"  # core.jobs.TrainingJob
 TRAIN_DATA = "train.data"  # (EmailLog, token) the last training in this session started from
 TRAIN_ANNOUNCED = "train.announced"  # bundle name of the finished job already made current
+TRAIN_FORM = "train.settings"  # widgets of the settings form
+TRAIN_FEATURE_SET = "train.feature_set"
+TRAIN_NAME = "train.name"
+TRAIN_EPOCHS = "train.epochs"
+TRAIN_BATCH_SIZE = "train.batch_size"
+TRAIN_VALIDATION = "train.validation"
+TRAIN_TEST_SIZE = "train.test_size"
+TRAIN_PERCENTILE = "train.percentile"
+TRAIN_TRIM = "train.trim"
+TRAIN_SEED = "train.seed"
+TRAIN_NORMAL_ONLY = "train.normal_only"
+TRAIN_LIVE_CURVE = "train.live_curve"
+TRAIN_STOP = "train.stop"
+
 # Shared: the model chosen last (Train sets it after saving, Detect/Models change it)
 MODEL_NAME = "models.selected"
-MODELS_CONFIRM_DELETE = "models.confirm_delete"
+# Models page
+MODELS_CONFIRM_DELETE = "models.confirm_delete"  # name waiting for "Yes, delete"
+MODELS_DELETED = "models.deleted"  # name just deleted (shown once)
+MODELS_DELETE_ERROR = "models.delete_error"  # message of a failed delete (shown once)
+MODELS_COMPARE = "models.compare"  # widgets
+MODELS_DELETE_PICK = "models.delete_pick"
+MODELS_DELETE = "models.delete"
+MODELS_CONFIRM = "models.confirm"
+MODELS_CANCEL = "models.cancel"
+
+
+def models_curve(name: str) -> str:
+    """Key of one model's loss-curve chart on the Models page."""
+    return f"models.curve.{name}"
+
+
 # Detect page -> Explore
 DETECT_THRESHOLD = "detect.threshold"  # float, current threshold
 DETECT_MODEL = "detect.model"  # bundle name the threshold belongs to
 DETECT_SLIDER = "detect.slider"  # widget keys (kept in sync with DETECT_THRESHOLD)
 DETECT_NUMBER = "detect.number"
+DETECT_MODEL_PICKER = "detect.model_picker"  # widgets
+DETECT_DATASET = "detect.dataset"
+DETECT_QUICK_RULE = "detect.quick_rule"
+DETECT_QUICK_PERCENTILE = "detect.quick_percentile"
+DETECT_QUICK_TOP = "detect.quick_top"
+DETECT_QUICK_RATE = "detect.quick_rate"
+DETECT_QUICK_APPLY = "detect.quick_apply"
+DETECT_LOG_Y = "detect.log_y"
+DETECT_HISTOGRAM = "detect.histogram"
+DETECT_DOWNLOAD_FLAGGED = "detect.download_flagged"
+DETECT_DOWNLOAD_ALL = "detect.download_all"
+DETECT_TABLE = "detect.table"
+DETECT_EXPLAIN_CHART = "detect.explain_chart"
+DETECT_ROC = "detect.roc"
+DETECT_PR = "detect.pr"
+
+# Explore page
+EXPLORE_MODEL_PICKER = "explore.model_picker"
+EXPLORE_POINTS = "explore.points"
+EXPLORE_MAP = "explore.map"
+EXPLORE_DOWNLOAD = "explore.download"
 
 DEMO_ROWS = 3000
 DEMO_SEED = 0

@@ -37,10 +37,13 @@ def mapping_form(files: list[tuple[str, bytes]]) -> None:
     if not headers or not missing_fields(headers):
         return
     suggested = suggested_mapping(headers)
-    with st.form("data.mapping_form"):
+    with st.form(state.DATA_MAPPING_FORM):
         st.markdown("**Map the columns** – pick a preset for a known export, or a column per field.")
         preset = st.selectbox(
-            "Preset", [NO_PRESET, *PRESET_LABELS], key="data.map.preset", format_func=lambda p: PRESET_LABELS.get(p, p)
+            "Preset",
+            [NO_PRESET, *PRESET_LABELS],
+            key=state.DATA_MAP_PRESET,
+            format_func=lambda p: PRESET_LABELS.get(p, p),
         )
         chosen = {}
         for col, field in zip(st.columns(len(FIELDS)), FIELDS, strict=True):
@@ -50,7 +53,7 @@ def mapping_form(files: list[tuple[str, bytes]]) -> None:
                     field,
                     headers,
                     index=headers.index(default) if default in headers else 0,
-                    key=f"data.map.{field}",
+                    key=state.data_map_field(field),
                 )
         if st.form_submit_button("Read with this mapping", type="primary"):
             mapping = {"preset": preset} if preset in PRESET_LABELS else {"columns": chosen}

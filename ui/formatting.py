@@ -1,0 +1,44 @@
+"""How times and durations read on every page (no Streamlit).
+
+Times are shown in UTC, as the loader stores them: ``2026-03-02 14:05`` (minutes for mail,
+seconds for when a model was saved). Files keep ISO 8601 (``core.scoring.write_csv``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+
+TIME_FORMAT = "%Y-%m-%d %H:%M"
+
+
+def time_text(value: str | datetime | pd.Timestamp | None, *, seconds: bool = False, zone: bool = False) -> str:
+    """``value`` (ISO string, datetime or Timestamp; naive = UTC) as ``YYYY-MM-DD HH:MM[:SS][ UTC]``.
+
+    Missing values give ``""``; a string that isn't a time is returned unchanged."""
+    if value is None or value == "" or (not isinstance(value, str) and pd.isna(value)):
+        return ""
+    try:
+        stamp = pd.Timestamp(value)
+    except ValueError:
+        return str(value)
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC")
+    text = stamp.strftime(TIME_FORMAT + (":%S" if seconds else ""))
+    return f"{text} UTC" if zone else text
+
+
+def time_range_text(first, last) -> str:
+    """``first – last UTC``, or a note when the log has no readable time."""
+    if first is None or pd.isna(first):
+        return "no readable times"
+    return f"{time_text(first)} – {time_text(last)} UTC"
+
+
+def duration_text(seconds: float | None) -> str:
+    """Elapsed or remaining time as ``M:SS`` (``–`` when unknown)."""
+    if seconds is None:
+        return "–"
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}"

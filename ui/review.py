@@ -1,0 +1,124 @@
+"""The Detect page's review of flagged mail at a threshold: downloads, the flagged table, one
+row's explanation, and precision/recall against the labels when the data has them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from core.scoring import flagged_csv, scores_csv
+from ui import charts, state
+from ui.common import table_columns
+from ui.detect import explanation, flagged_table, operating_point
+from ui.selection import selected_table_row
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from core.scoring import ThresholdView
+
+
+def downloads(scores: pd.DataFrame, threshold: float) -> None:
+    """Download buttons for the flagged rows and for every scored row at ``threshold``."""
+    d1, d2, _ = st.columns([1, 1, 2])
+    # Files are written when clicked (not on every slider move): a million rows take seconds.
+    d1.download_button(
+        "Download flagged CSV",
+        lambda: flagged_csv(scores, threshold),
+        "flagged.csv",
+        "text/csv",
+        on_click="ignore",
+        type="primary",
+        key=state.DETECT_DOWNLOAD_FLAGGED,
+    )
+    d2.download_button(
+        "Download all scores CSV",
+        lambda: scores_csv(scores, threshold),
+        "scores.csv",
+        "text/csv",
+        on_click="ignore",
+        key=state.DETECT_DOWNLOAD_ALL,
+        help="Every row with its error and reason; is_anomaly at this threshold.",
+    )
+
+
+def flagged_mail(scores: pd.DataFrame, view: ThresholdView, threshold: float) -> None:
+    """Downloads and the table of flagged rows (highest error first); a picked row is explained."""
+    st.subheader("Flagged mail")
+    flagged = view.flagged_count(threshold)
+    table = flagged_table(scores, view, threshold)
+    if len(table) < flagged:
+        st.caption(f"Showing the {len(table):,} highest of {flagged:,} flagged rows; the download has all.")
+    downloads(scores, threshold)
+    if table.empty:
+        st.info("No row is above this threshold. Lower it to flag mail.")
+        return
+    event = st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        height=360,
+        on_select="rerun",
+        selection_mode="single-row",
+        key=state.DETECT_TABLE,
+        column_config=table_columns(),
+    )
+    position = selected_table_row(event, table.index)
+    if position is None:
+        st.caption("Select a row to see why it was flagged.")
+    else:
+        row_explanation(scores, position)
+
+
+def row_explanation(scores: pd.DataFrame, position: int) -> None:
+    """Per-field error chart, reason, main field and new values of one scored row."""
+    info = explanation(scores, position)
+    e1, e2 = st.columns([3, 2])
+    with e1:
+        st.plotly_chart(
+            charts.field_errors_bar(
+                info["fields"], f"Why row {info['uuid'][:36]} is flagged", highlight=info["top_field"]
+            ),
+            width="stretch",
+            key=state.DETECT_EXPLAIN_CHART,
+        )
+    with e2:
+        # Log text is shown with st.text / st.code only: never interpreted as markdown or HTML.
+        st.markdown("**Reason**")
+        st.text(info["reason"] or "–")
+        st.markdown("**Field of the main reason** · **error**")
+        st.text(f"{info['top_field']} · {info['error']:.4g}")
+        new = [f.lower() for f, is_new in info["new"].items() if is_new]
+        st.markdown("**Never seen in training**")
+        st.text(", ".join(new) if new else "nothing – all values were seen in training")
+
+
+def against_labels(curves: dict | None, threshold: float) -> None:
+    """Precision, recall, ROC and PR curves at ``threshold`` (nothing when there are no labels)."""
+    if curves is None:
+        return
+    st.subheader("Against the labels")
+    point = operating_point(curves, threshold)
+    k = st.columns(4)
+    k[0].metric("Precision", f"{point['precision']:.1%}")
+    k[1].metric("Recall", f"{point['recall']:.1%}")
+    k[2].metric("ROC-AUC", f"{curves['roc_auc']:.3f}")
+    k[3].metric("PR-AUC", f"{curves['pr_auc']:.3f}")
+    r1, r2 = st.columns(2)
+    r1.plotly_chart(
+        charts.roc_figure(curves["fpr"], curves["tpr"], curves["roc_auc"], (point["fpr"], point["recall"])),
+        width="stretch",
+        key=state.DETECT_ROC,
+    )
+    r2.plotly_chart(
+        charts.pr_figure(
+            curves["precision"],
+            curves["recall"],
+            curves["pr_auc"],
+            (point["recall"], point["precision"]),
+            curves["base_rate"],
+        ),
+        width="stretch",
+        key=state.DETECT_PR,
+    )
