@@ -23,18 +23,16 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from bench.table import markdown_table
-from core.evaluation import detection_metrics, protocol_split
+from core.evaluation import SHARED_DATA, detection_metrics, protocol_split
 from core.features import DEFAULT_FEATURE_SET, make_preprocessor
 from core.loading import read_log
 from core.model import AutoencoderDetector
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DATASETS = {
     "csdmc2010": SHARED_DATA / "csdmc2010_labeled.csv",
     "ceas08": SHARED_DATA / "ceas08_sample_labeled.csv",

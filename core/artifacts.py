@@ -4,11 +4,18 @@ Layout of ``artifacts/<name>/``::
 
     model.keras          the Keras autoencoder (native format; a legacy model.h5 also loads)
     preprocessor.joblib  the fitted feature preprocessor (encoders + scaler)
+    dense_weights.npz    the same network's weights as plain arrays (kernel_0, bias_0, …):
+                         scoring runs them with NumPy and never imports TensorFlow
     test_errors.npy      reconstruction errors of the held-out test rows (threshold source)
-    metadata.json        threshold, percentile, feature set, parameters, column mapping,
-                         training rows, SHA-256 of the training data, library versions,
-                         created time, loss history, test-error histogram
+    metadata.json        the detector's own metadata (threshold, percentile, feature set,
+                         parameters, per-feature error scales and training range, row
+                         counts, loss history, test-error histogram), the caller's (training
+                         data and column mapping: ``core.provenance.training_metadata``),
+                         format version, library versions and created time
     MANIFEST.sha256      SHA-256 of each file above, ``sha256sum`` format
+
+What goes in the files is the detector's business (``AutoencoderDetector.get_state`` and
+``from_state``); this module only writes them, checks them and moves them into place.
 
 Guarantees: a bundle is written into a hidden temporary folder beside its final place and
 renamed into place in one step, so a crash mid-save leaves no half bundle and a reader never
@@ -35,7 +42,6 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-import pandas as pd
 
 from core.errors import BundleError
 
@@ -76,12 +82,6 @@ def sha256_of_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def sha256_of_frame(frame) -> str:
-    """A fingerprint of the training rows (for metadata: which data made this model)."""
-    hashed = pd.util.hash_pandas_object(frame.astype(str), index=False).to_numpy()
-    return hashlib.sha256(hashed.tobytes()).hexdigest()
-
-
 def library_versions() -> dict:
     versions = {}
     for package in ("keras", "tensorflow-cpu", "tensorflow", "scikit-learn", "pandas", "numpy", "joblib"):
@@ -113,8 +113,9 @@ def save_bundle(
     extra_metadata: dict | None = None,
     stale_after: float = 24 * 3600,
 ) -> BundleInfo:
-    """Save a fitted detector as a new bundle and return where it went.
+    """Save a fitted detector (anything with ``get_state()``) as a new bundle and return where it went.
 
+    ``extra_metadata`` joins the detector's own metadata (e.g. ``training_metadata(...)``).
     The bundle is complete or absent: files go to a temporary folder, are flushed to disk,
     and the folder is renamed into place. A taken ``name`` gets a numeric suffix.
     Temporary folders older than ``stale_after`` seconds (left by a killed save) are removed.
@@ -123,20 +124,20 @@ def save_bundle(
     root.mkdir(parents=True, exist_ok=True)
     base = check_name(name or default_name())
     remove_stale_temporaries(root, stale_after)
+    state = detector.get_state()
     temp = Path(tempfile.mkdtemp(prefix=_TEMP_PREFIX, dir=root))
     try:
-        detector.model_.save(temp / MODEL_FILE)
-        joblib.dump(detector.preprocessor_, temp / PREPROCESSOR_FILE)
-        np.save(temp / TEST_ERRORS_FILE, np.asarray(detector.test_errors_, dtype=np.float64))
-        np.savez(
-            temp / WEIGHTS_FILE,
-            **{
-                f"{part}_{i}": array
-                for i, (kernel, bias, _) in enumerate(detector.dense_layers_)
-                for part, array in (("kernel", kernel), ("bias", bias))
-            },
-        )
-        meta = _metadata(detector, extra_metadata or {})
+        state.model.save(temp / MODEL_FILE)
+        joblib.dump(state.preprocessor, temp / PREPROCESSOR_FILE)
+        np.save(temp / TEST_ERRORS_FILE, np.asarray(state.test_errors, dtype=np.float64))
+        np.savez(temp / WEIGHTS_FILE, **state.dense_weights)
+        meta = {
+            "format_version": FORMAT_VERSION,
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
+            **state.metadata,
+            "library_versions": library_versions(),
+            **(extra_metadata or {}),
+        }
         (temp / METADATA_FILE).write_text(json.dumps(meta, indent=2, default=_json_default))
         _write_manifest(temp)
         _fsync_tree(temp)
@@ -171,37 +172,6 @@ def _rename_into_place(temp: Path, root: Path, base: str) -> Path:
         _fsync_dir(root)
         return final
     raise BundleError(f"Could not find a free bundle name for {base!r} in {root}.")
-
-
-def _metadata(detector, extra: dict) -> dict:
-    errors = np.asarray(detector.test_errors_, dtype=float)
-    counts, edges = np.histogram(errors, bins=50)
-    params = detector.get_params()
-    profile = getattr(detector, "health_profile_", None)
-    return {
-        "format_version": FORMAT_VERSION,
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "threshold": float(detector.threshold_),
-        "error_scale": np.asarray(detector.error_scale_, dtype=float).tolist(),
-        "outside_scale": np.asarray(detector.outside_scale_, dtype=float).tolist(),
-        "feature_range": np.asarray(detector.feature_range_, dtype=float).tolist(),
-        "percentile": float(detector.percentile),
-        "feature_set": detector.feature_set,
-        "features": list(detector.preprocessor_.feature_names_out_),
-        "dense_activations": [activation for *_, activation in detector.dense_layers_],
-        "params": params,
-        "training_rows": int(detector.n_train_rows_),
-        "trimmed_rows": int(getattr(detector, "n_trimmed_rows_", 0)),
-        "test_rows": int(detector.n_test_rows_),
-        "epochs_run": int(detector.epochs_run_),
-        "stopped_early": bool(detector.stopped_early_),
-        "history": detector.history_,
-        "test_error_histogram": {"counts": counts.tolist(), "edges": edges.tolist()},
-        "test_error_quantiles": {str(q): float(np.percentile(errors, q)) for q in (50, 90, 95, 99)},
-        "library_versions": library_versions(),
-        "health_profile": None if profile is None else profile.to_dict(),
-        **extra,
-    }
 
 
 def _json_default(value):
@@ -292,16 +262,17 @@ def verify_bundle(path: Path) -> dict:
     return meta
 
 
-def load_model_file(path: Path):
-    """A Keras model from ``.keras`` (safe mode) or a legacy ``.h5`` file."""
-    import keras
-
-    return keras.models.load_model(path, compile=False, safe_mode=True)
-
-
 def load_bundle(name: str | None = None, artifacts_dir: str | os.PathLike = DEFAULT_ARTIFACTS):
-    """The detector saved as ``name`` (latest bundle when None), verified before unpickling."""
-    from core.model import AutoencoderDetector
+    """The detector saved as ``name`` (latest bundle when None), verified before unpickling.
+
+    The files are read here; ``AutoencoderDetector.from_state`` makes the detector of them
+    (format-1 bundles and legacy ``.h5`` models included). The Keras model itself loads on
+    first use of ``model_``: scoring never needs it.
+    """
+    # The one place files meet the detector class (imported here, never at module level:
+    # core.model doesn't import this module, so there is no cycle, and listing or deleting
+    # bundles never loads the model code).
+    from core.model import AutoencoderDetector, DetectorState
 
     root = Path(artifacts_dir)
     if name is None:
@@ -311,40 +282,21 @@ def load_bundle(name: str | None = None, artifacts_dir: str | os.PathLike = DEFA
         name = bundles[0].name
     path = root / check_name(name)
     meta = verify_bundle(path)
-    model_path = path / MODEL_FILE if (path / MODEL_FILE).is_file() else path / LEGACY_MODEL_FILE
-    params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in meta.get("params", {}).items()}
-    detector = AutoencoderDetector(**params)
-    detector.model_path_ = model_path  # the Keras model itself loads on first use of model_
-    if (path / WEIGHTS_FILE).is_file() and "dense_activations" in meta:
-        with np.load(path / WEIGHTS_FILE, allow_pickle=False) as weights:
-            detector.dense_layers_ = [
-                (weights[f"kernel_{i}"], weights[f"bias_{i}"], activation)
-                for i, activation in enumerate(meta["dense_activations"])
-            ]
-    else:  # bundles of format 1 and legacy .h5 models: read the weights from the model
-        from core.model import dense_layers
-
-        detector.dense_layers_ = dense_layers(detector.model_)
-    detector.preprocessor_ = joblib.load(path / PREPROCESSOR_FILE)
-    detector.threshold_ = float(meta["threshold"])
-    detector.error_scale_ = np.asarray(meta["error_scale"], dtype=np.float64)
-    n_features = len(detector.error_scale_)
-    detector.outside_scale_ = np.asarray(meta.get("outside_scale", detector.error_scale_), dtype=np.float64)
-    detector.feature_range_ = np.asarray(
-        meta.get("feature_range", [[-np.inf] * n_features, [np.inf] * n_features]), dtype=np.float64
+    weights = None
+    if (path / WEIGHTS_FILE).is_file():  # absent in format 1
+        with np.load(path / WEIGHTS_FILE, allow_pickle=False) as stored:
+            weights = dict(stored)
+    state = DetectorState(
+        metadata=meta,
+        preprocessor=joblib.load(path / PREPROCESSOR_FILE),
+        test_errors=np.load(path / TEST_ERRORS_FILE, allow_pickle=False),
+        dense_weights=weights,
+        model=path / MODEL_FILE if (path / MODEL_FILE).is_file() else path / LEGACY_MODEL_FILE,
     )
-    detector.n_trimmed_rows_ = meta.get("trimmed_rows", 0)
-    detector.history_ = meta.get("history", {})
-    detector.n_train_rows_ = meta.get("training_rows", 0)
-    detector.n_test_rows_ = meta.get("test_rows", 0)
-    detector.epochs_run_ = meta.get("epochs_run", len(detector.history_.get("loss", [])))
-    detector.stopped_early_ = meta.get("stopped_early", False)
-    detector.test_errors_ = np.load(path / TEST_ERRORS_FILE, allow_pickle=False)
-    detector.health_profile_ = None
-    if meta.get("health_profile"):
-        from core.health import HealthProfile
-
-        detector.health_profile_ = HealthProfile.from_dict(meta["health_profile"])
+    try:
+        detector = AutoencoderDetector.from_state(state)
+    except KeyError as missing:
+        raise BundleError(f"Model {path.name!r} has no {missing} in its metadata. Delete it and retrain.") from None
     detector.bundle_name_ = path.name
     return detector
 

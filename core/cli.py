@@ -162,30 +162,64 @@ def cmd_demo_data(args) -> int:
     return EXIT_OK
 
 
-class ProgressBar:
-    """A one-line text progress bar on stderr, fed by the training callback."""
+def _bar(total: int, desc: str, unit: str, **kwargs):
+    """A tqdm progress bar on stderr, only when stderr is a terminal: a log file or pipe
+    gets no bar (and no carriage-return updates), just the summary and any error line."""
+    from tqdm import tqdm
 
-    def __init__(self, stream=sys.stderr, width: int = 30):
-        self.stream = stream
-        self.width = width
+    # sys.stderr looked up per call, so a redirected stderr (tests, callers) is honoured.
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, disable=None, dynamic_ncols=True, **kwargs)
+
+
+class _Bars:
+    """Holds at most one open bar; a context manager, so the bar is closed (its line ended)
+    whatever happens, and an error message that follows starts on a line of its own."""
+
+    _bar = None
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class EpochBars(_Bars):
+    """Training progress, fed by the detector's per-epoch callback: one bar per stage
+    (screening, then training) with the latest loss."""
+
+    _stage = None
 
     def __call__(self, progress) -> None:
-        done = int(self.width * progress.epoch / progress.epochs)
-        val = f" val {progress.val_loss:.4f}" if progress.val_loss is not None else ""
-        stage = "screen" if progress.stage == "screening" else "train "
-        line = (
-            f"\r{stage} epoch {progress.epoch:>3}/{progress.epochs} [{'#' * done}{'.' * (self.width - done)}] "
-            f"loss {progress.loss:.4f}{val} {progress.elapsed:5.1f}s"
-        )
-        self.stream.write(line)
-        if progress.epoch == progress.epochs:
-            self.stream.write("\n")
-        self.stream.flush()
+        if progress.stage != self._stage:
+            self.close()
+            self._stage = progress.stage
+            self._bar = _bar(progress.epochs, f"{progress.stage:<9}", "epoch")
+        postfix = {"loss": f"{progress.loss:.4f}"}
+        if progress.val_loss is not None:
+            postfix["val"] = f"{progress.val_loss:.4f}"
+        self._bar.set_postfix(postfix, refresh=False)
+        self._bar.update(progress.epoch - self._bar.n)
+
+
+class RowBar(_Bars):
+    """Scoring progress, fed by ``score_log``'s ``progress(done, total)`` after each chunk."""
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is None:
+            self._bar = _bar(total, "scoring", "row", unit_scale=True)
+        self._bar.update(done - self._bar.n)
 
 
 def cmd_train(args) -> int:
-    from core.artifacts import save_bundle, sha256_of_frame
+    from core.artifacts import save_bundle
     from core.model import AutoencoderDetector
+    from core.provenance import training_metadata
 
     log = _load(args)
     usable = log.frame[log.scorable]
@@ -204,31 +238,14 @@ def cmd_train(args) -> int:
         **{name: value for name, value in given.items() if value is not None},
     )
     started = time.perf_counter()
-    bar = ProgressBar()
     fit_options = {}
     if args.use_verdicts:
         from core.workspace.cli import verdict_training_rows
 
         usable, fit_options = verdict_training_rows(args, usable, _artifacts(args))
-    detector.fit(usable, callback=bar, **fit_options)
-    if detector.stopped_early_:
-        sys.stderr.write("\n")
-    info = save_bundle(
-        detector,
-        _artifacts(args),
-        name=args.name,
-        extra_metadata={
-            "training_data": {
-                "source": log.report.source,
-                "rows": len(log),
-                "rows_skipped": int((~log.scorable).sum()),
-                "sha256": sha256_of_frame(usable),
-                "time_range": [str(usable["Time Processed"].min()), str(usable["Time Processed"].max())],
-            },
-            "column_mapping": log.report.columns,
-            "preset": log.report.preset,
-        },
-    )
+    with EpochBars() as bars:
+        detector.fit(usable, callback=bars, **fit_options)
+    info = save_bundle(detector, _artifacts(args), name=args.name, extra_metadata=training_metadata(log, usable))
     history = detector.history_
     val = f", validation {history['val_loss'][-1]:.4f}" if history["val_loss"] else ""
     print(
@@ -261,7 +278,8 @@ def cmd_detect(args) -> int:
     log = _load(args)
     detector = load_bundle(args.name, _artifacts(args))
     monitor = monitor_for(detector)
-    scores = score_log(detector, log, monitor=monitor)
+    with RowBar() as bar:
+        scores = score_log(detector, log, progress=bar, monitor=monitor)
     print(monitor.report().summary() if monitor is not None else RETRAIN_TO_ENABLE)
     threshold = resolve_threshold(
         scores[ERROR].to_numpy(),
@@ -311,7 +329,8 @@ def cmd_health(args) -> int:
     if monitor is None:
         print(json.dumps({"verdict": None, "note": RETRAIN_TO_ENABLE}) if args.json else RETRAIN_TO_ENABLE)
         return EXIT_OK
-    score_log(detector, log, monitor=monitor)
+    with RowBar() as bar:
+        score_log(detector, log, progress=bar, monitor=monitor)
     report = monitor.report()
     if args.json:
         print(json.dumps({"model": detector.bundle_name_, **report.to_dict()}, default=_json_value))
@@ -333,7 +352,8 @@ def cmd_evaluate(args) -> int:
     log = _load(args)
     labels = labels_of(log.frame)
     detector = load_bundle(args.name, _artifacts(args))
-    scores = score_log(detector, log)
+    with RowBar() as bar:
+        scores = score_log(detector, log, progress=bar)
     scored = scores["scored"].to_numpy()
     metrics = detection_metrics(labels[scored], scores[ERROR].to_numpy()[scored], detector.threshold_)
     metrics["model"] = detector.bundle_name_

@@ -1,4 +1,6 @@
-"""The one exception type the tool raises for bad input, and its bundle variant.
+"""The exceptions the tool raises for input it can't use: ``DataError`` and its kinds
+(``BundleError`` for model bundles, ``MissingColumnsError`` for a log's headers). Catching
+``DataError`` catches them all.
 
 Messages are written for the analyst, not the developer: what was expected, what was
 found, and what to do. The CLI prints ``str(error)`` as its one-line message and the

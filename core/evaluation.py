@@ -9,6 +9,8 @@ training-half scores.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, precision_recall_fscore_support, roc_auc_score
@@ -18,6 +20,9 @@ from core.errors import DataError
 from core.schema import LABEL
 
 TRAIN_POSITIVE_SHARE = 0.05
+# The shared labeled logs (csdmc2010, ceas08), beside the project folder; read only. Used by
+# the benchmarks and the tests, which skip when it is absent.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def labels_of(frame: pd.DataFrame) -> np.ndarray:

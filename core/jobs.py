@@ -19,9 +19,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.artifacts import BundleInfo, save_bundle, sha256_of_frame
+from core.artifacts import BundleInfo, save_bundle
 from core.errors import DataError
+from core.loading import EmailLog
 from core.model import AutoencoderDetector, EpochProgress
+from core.provenance import training_metadata
 
 log = logging.getLogger(__name__)
 _DEFAULTS = AutoencoderDetector().get_params()
@@ -36,7 +38,7 @@ class TrainingJob:
     Parameters
     ----------
     frame : DataFrame
-        Rows to train on (a loaded log's ``frame[scorable]``).
+        Rows to train on (a loaded log's ``frame[scorable]``, or a subset of it).
     params : dict
         Keyword arguments for :class:`~core.model.AutoencoderDetector`.
     artifacts_dir : path
@@ -44,7 +46,11 @@ class TrainingJob:
     name : str, optional
         Bundle name (``None``: a timestamped default; a taken name gets a suffix).
     extra_metadata : dict, optional
-        Added to the bundle's metadata (e.g. the data source).
+        Added to the bundle's metadata, after the training metadata.
+    log : EmailLog, optional
+        The log ``frame`` came from: its source, size and column mapping go into the
+        bundle's training metadata (:func:`core.provenance.training_metadata`, computed in
+        the job's thread: fingerprinting a large log takes a moment).
 
     State (read from any thread): ``status``, ``progress`` (list of EpochProgress),
     ``bundle`` (BundleInfo once saved), ``detector``, ``error`` (a one-line message).
@@ -55,6 +61,7 @@ class TrainingJob:
     artifacts_dir: str | Path
     name: str | None = None
     extra_metadata: dict | None = None
+    log: EmailLog | None = field(default=None, repr=False)
     status: str = field(default=PENDING, init=False)
     bundle: BundleInfo | None = field(default=None, init=False)
     detector: AutoencoderDetector | None = field(default=None, init=False, repr=False)
@@ -177,7 +184,7 @@ class TrainingJob:
         try:
             detector = AutoencoderDetector(**self.params)
             detector.fit(self.frame, callback=self._on_epoch)
-            extra = {"training_data_sha256": sha256_of_frame(self.frame), **(self.extra_metadata or {})}
+            extra = {**training_metadata(self.log, self.frame), **(self.extra_metadata or {})}
             if self._stop.is_set():
                 extra["stopped_by_user"] = True
             self.bundle = save_bundle(detector, self.artifacts_dir, name=self.name, extra_metadata=extra)

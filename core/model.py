@@ -5,7 +5,12 @@ error, higher = more anomalous), ``predict(frame, threshold=None)``; ``threshold
 once (a percentile of the held-out test errors) and never changed by a caller's threshold.
 
 TensorFlow is imported when a model is built or loaded, not when this module is imported,
-so the dashboard's first page and the CLI's ``--help`` stay fast.
+so the dashboard's first page and the CLI's ``--help`` stay fast; parameters and data are
+checked before it is imported, so a bad option fails fast too.
+
+The detector describes its own learned state (:meth:`AutoencoderDetector.get_state`) and
+restores from it (:meth:`AutoencoderDetector.from_state`); :mod:`core.artifacts` only puts
+that state into files and back.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -94,6 +100,13 @@ def dense_layers(model) -> list[tuple[np.ndarray, np.ndarray, str]]:
     ]
 
 
+def load_model_file(path: str | os.PathLike):
+    """A Keras model from ``.keras`` (safe mode) or a legacy ``.h5`` file, without its optimizer."""
+    import keras
+
+    return keras.models.load_model(path, compile=False, safe_mode=True)
+
+
 def forward(layers, X: np.ndarray, batch_rows: int = 65_536) -> np.ndarray:
     """The network's output computed with NumPy: for a dense ReLU stack this is the same
     arithmetic as Keras' predict, without TensorFlow (whose import alone is ~0.5 GB and
@@ -151,6 +164,76 @@ def _ignore_constant_inputs(model, X: np.ndarray) -> None:
     kernel, bias = first.get_weights()
     kernel[constant] = 0.0
     first.set_weights([kernel, bias])
+
+
+@dataclass(frozen=True)
+class DetectorState:
+    """A fitted detector's learned state: what a bundle keeps, before it is put in files.
+
+    ``metadata`` is JSON-able (hyperparameters under ``"params"``, threshold, per-feature
+    scales and training range, row counts, loss history, and summaries for display); the
+    other fields are the objects a bundle keeps in files of their own.
+    """
+
+    metadata: dict
+    preprocessor: object  # the fitted feature preprocessor
+    test_errors: np.ndarray  # errors of the held-out test rows: the threshold's source
+    dense_weights: dict[str, np.ndarray] | None  # "kernel_0", "bias_0", …; None: read them from the model
+    model: object  # the Keras model, or the path of its file (then loaded on first use of model_)
+
+
+def _floats(value) -> np.ndarray:
+    return np.asarray(value, dtype=np.float64)
+
+
+def _health_profile(value):
+    from core.health import HealthProfile
+
+    return None if not value else HealthProfile.from_dict(value)
+
+
+def _jsonable(value):
+    if hasattr(value, "to_dict"):  # a HealthProfile
+        return value.to_dict()
+    if isinstance(value, np.ndarray):
+        return value.astype(float).tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+@dataclass(frozen=True)
+class _Saved:
+    """A learned attribute kept in the metadata: its key, how it is read back, and its value
+    for bundles saved before the key existed (None: every bundle has it)."""
+
+    attribute: str
+    key: str
+    restore: Callable
+    default: Callable[[dict], object] | None = None
+
+
+# The learned attributes a bundle's metadata holds; a new one is one more line here.
+_SAVED = (
+    _Saved("threshold_", "threshold", float),
+    _Saved("error_scale_", "error_scale", _floats),
+    # Format 1 had no training range: every value counts as inside it, at its usual error.
+    _Saved("outside_scale_", "outside_scale", _floats, lambda meta: meta["error_scale"]),
+    _Saved(
+        "feature_range_",
+        "feature_range",
+        _floats,
+        lambda meta: [[-np.inf] * len(meta["error_scale"]), [np.inf] * len(meta["error_scale"])],
+    ),
+    _Saved("n_train_rows_", "training_rows", int, lambda meta: 0),
+    _Saved("n_trimmed_rows_", "trimmed_rows", int, lambda meta: 0),
+    _Saved("n_test_rows_", "test_rows", int, lambda meta: 0),
+    _Saved("history_", "history", dict, lambda meta: {}),
+    _Saved("epochs_run_", "epochs_run", int, lambda meta: len(meta.get("history", {}).get("loss", []))),
+    _Saved("stopped_early_", "stopped_early", bool, lambda meta: False),
+    # Bundles saved before health checks: None, and the health check asks for a retrain.
+    _Saved("health_profile_", "health_profile", _health_profile, lambda meta: None),
+)
 
 
 class AutoencoderDetector(BaseEstimator):
@@ -214,13 +297,17 @@ class AutoencoderDetector(BaseEstimator):
 
     Learned attributes
     ------------------
-    preprocessor_, model_, threshold_, history_ (dict of per-epoch "loss"/"val_loss"),
-    dense_layers_ (the network's weights as arrays: scoring runs them with NumPy),
-    feature_range_ (each feature's min and max in training), error_scale_ (inside that range a
-    feature's squared error is divided by it), outside_scale_ (outside it), test_errors_,
-    n_train_rows_ (rows of the final fit), n_trimmed_rows_, n_test_rows_, epochs_run_,
-    stopped_early_, health_profile_ (the held-out rows' feature and error summaries that
-    :mod:`core.health` compares new logs with; None for bundles saved before it existed)
+    preprocessor_, model_ (the Keras network), threshold_, history_ (per-epoch "loss" and
+    "val_loss" of the last fit), dense_layers_ (the network's weights as arrays: scoring runs
+    them with NumPy), feature_range_ (each feature's min and max in the last fit's rows),
+    error_scale_ (inside that range a feature's squared error is divided by it),
+    outside_scale_ (outside it), test_errors_, n_train_rows_ (rows of the final fit),
+    n_trimmed_rows_ (left out by screening), n_test_rows_, epochs_run_ (epochs of the last
+    fit), stopped_early_ (the last fit ended before its epochs, or training stopped during
+    screening), health_profile_ (the held-out rows' feature and error summaries that
+    :mod:`core.health` compares new logs with; None for bundles saved before it existed).
+    A detector loaded from a bundle also has bundle_name_, and model_path_ until model_ is
+    first used.
     """
 
     def __init__(
@@ -264,32 +351,37 @@ class AutoencoderDetector(BaseEstimator):
 
     # -- training -------------------------------------------------------------------------
 
-    def fit(self, frame: pd.DataFrame, *, callback: TrainingCallback | None = None, always_keep=None):
-        """Train on the rows of a loaded log (rows without a parsed time are skipped).
+    def fit(self, X: pd.DataFrame, y=None, *, callback: TrainingCallback | None = None, always_keep=None):
+        """Train on the rows of a loaded log (``EmailLog.frame``); rows without a parsed time are skipped.
+
+        ``y`` is ignored (unsupervised; the argument lets a scikit-learn ``Pipeline`` call
+        ``fit(X, y)``). Parameters and the number of usable rows are checked, raising
+        :class:`~core.errors.DataError`, before TensorFlow is imported.
 
         ``callback`` receives an :class:`EpochProgress` after every epoch of both stages and
         may return True to stop; the model trained so far is kept and a threshold is still
         fitted (stopping during screening keeps the screening model: features learned from every
-        training row, network from a sample of at most ``screening_rows``).
-        ``always_keep``: boolean per row of ``frame``, rows the screening fit must not leave out
-        (mail an analyst marked benign).
+        training row, network from a sample of at most ``screening_rows``). ``always_keep``:
+        boolean per row of ``X``, rows the screening fit must not leave out (mail an analyst
+        marked benign). Returns ``self``.
         """
-        import keras
-        import tensorflow as tf
-
         self._check_params()
-        protected = np.zeros(len(frame), bool) if always_keep is None else np.asarray(always_keep, bool)
-        protected = protected[frame[TIME].notna().to_numpy()]
-        frame = frame[frame[TIME].notna()]
+        context = make_preprocessor(self.feature_set, **(self.preprocessor_params or {}))
+        readable = X[TIME].notna().to_numpy()
+        protected = np.zeros(len(X), bool) if always_keep is None else np.asarray(always_keep, bool)
+        protected = protected[readable]
+        frame = X[readable]
         if len(frame) < MIN_TRAIN_ROWS:
             raise DataError(
                 f"Too few rows to train: {len(frame)} with a readable time, need at least "
                 f"{MIN_TRAIN_ROWS}. Load a longer log."
             )
+        import keras
+        import tensorflow as tf
+
         keras.utils.set_random_seed(self.seed)
         tf.config.experimental.enable_op_determinism()
 
-        context = make_preprocessor(self.feature_set, **(self.preprocessor_params or {}))
         frame = context.add_context(frame.reset_index(drop=True))
         train_rows, test_rows = train_test_split(
             np.arange(len(frame)), test_size=self.test_size, random_state=self.seed, shuffle=True
@@ -415,6 +507,16 @@ class AutoencoderDetector(BaseEstimator):
         self.outside_scale_ = np.log(n + 1.0) / np.maximum(surprise, 1e-3)
 
     def _check_params(self) -> None:
+        """Raise DataError for a hyperparameter fit can't use (cheap: no TensorFlow needed)."""
+        units = self.hidden_units
+        if not units or any(not isinstance(u, (int, np.integer)) or isinstance(u, bool) or u < 1 for u in units):
+            raise DataError(f"hidden_units must be one or more positive whole numbers, got {units!r}.")
+        if not self.learning_rate > 0:
+            raise DataError(f"learning_rate must be above 0, got {self.learning_rate}.")
+        if self.steps_per_execution < 1:
+            raise DataError(f"steps_per_execution must be at least 1, got {self.steps_per_execution}.")
+        if self.early_stopping and self.patience < 1:
+            raise DataError(f"patience must be at least 1 with early_stopping, got {self.patience}.")
         if not 0 < self.test_size < 1:
             raise DataError(f"test_size must be between 0 and 1, got {self.test_size}.")
         if not 0 <= self.validation_split < 1:
@@ -432,6 +534,62 @@ class AutoencoderDetector(BaseEstimator):
         if self.trim_fraction > 0 and (self.screening_epochs < 1 or self.screening_rows < 1):
             raise DataError("screening_epochs and screening_rows must be at least 1 when trim_fraction is above 0.")
 
+    # -- saved state ----------------------------------------------------------------------
+
+    def get_state(self) -> DetectorState:
+        """The learned state a bundle keeps: JSON-able metadata, preprocessor, test errors,
+        the network's weights as arrays, and the Keras model (loaded first if need be)."""
+        check_is_fitted(self, "threshold_")
+        errors = np.asarray(self.test_errors_, dtype=np.float64)
+        counts, edges = np.histogram(errors, bins=50)
+        metadata = {saved.key: _jsonable(getattr(self, saved.attribute)) for saved in _SAVED}
+        metadata.update(
+            percentile=float(self.percentile),
+            feature_set=self.feature_set,
+            features=list(self.preprocessor_.feature_names_out_),
+            dense_activations=[activation for *_, activation in self.dense_layers_],
+            params=self.get_params(),
+            # For display (Models and Train pages): never read back.
+            test_error_histogram={"counts": counts.tolist(), "edges": edges.tolist()},
+            test_error_quantiles={str(q): float(np.percentile(errors, q)) for q in (50, 90, 95, 99)},
+        )
+        weights = {
+            f"{part}_{i}": array
+            for i, (kernel, bias, _) in enumerate(self.dense_layers_)
+            for part, array in (("kernel", kernel), ("bias", bias))
+        }
+        return DetectorState(metadata, self.preprocessor_, errors, weights, self.model_)
+
+    @classmethod
+    def from_state(cls, state: DetectorState) -> AutoencoderDetector:
+        """A fitted detector from :meth:`get_state`'s output, or from an older bundle's.
+
+        Metadata keys an older bundle lacks take the value that reproduces how it scored
+        then (format 1: no training range, no trimming). Without ``dense_weights`` (format 1,
+        legacy ``.h5``) the weights are read from the Keras model, which then loads at once;
+        otherwise a model given as a path loads on first use of ``model_`` only.
+        """
+        meta = state.metadata
+        params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in meta.get("params", {}).items()}
+        detector = cls(**params)
+        if isinstance(state.model, (str, os.PathLike)):
+            detector.model_path_ = Path(state.model)
+        else:
+            detector.model_ = state.model
+        if state.dense_weights is not None and "dense_activations" in meta:
+            detector.dense_layers_ = [
+                (state.dense_weights[f"kernel_{i}"], state.dense_weights[f"bias_{i}"], activation)
+                for i, activation in enumerate(meta["dense_activations"])
+            ]
+        else:
+            detector.dense_layers_ = dense_layers(detector.model_)
+        detector.preprocessor_ = state.preprocessor
+        for saved in _SAVED:
+            value = meta[saved.key] if saved.key in meta or saved.default is None else saved.default(meta)
+            setattr(detector, saved.attribute, saved.restore(value))
+        detector.test_errors_ = np.asarray(state.test_errors)
+        return detector
+
     # -- scoring --------------------------------------------------------------------------
 
     @property
@@ -440,8 +598,6 @@ class AutoencoderDetector(BaseEstimator):
         (scoring runs on ``dense_layers_`` and never needs it)."""
         model = self.__dict__.get("_model")
         if model is None and "model_path_" in self.__dict__:
-            from core.artifacts import load_model_file
-
             model = self._model = load_model_file(self.model_path_)
         if model is None:
             raise AttributeError("model_")

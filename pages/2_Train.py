@@ -44,7 +44,7 @@ def _start(params: dict, name: str | None, normal_only: bool) -> None:
         params=params,
         artifacts_dir=state.artifacts_dir(),
         name=name,
-        extra_metadata={"data_source": log.report.source, "columns": log.report.columns},
+        log=log,  # the job records the training data's source, size and fingerprint
     )
     st.session_state[state.TRAIN_JOB] = new.start()
     st.session_state[state.TRAIN_DATA] = (log, st.session_state[state.DATA_TOKEN])

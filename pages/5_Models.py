@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.artifacts import delete_bundle, list_bundles
 from core.errors import DataError
+from core.provenance import data_source
 from ui import charts, state
 from ui.common import link, page_setup
 from ui.formatting import time_text
@@ -39,7 +40,7 @@ def _row(b) -> dict:
         "percentile": m.get("percentile"),
         "threshold": m.get("threshold"),
         "final val loss": (m.get("history", {}).get("val_loss") or [None])[-1],
-        "data": m.get("data_source", ""),
+        "data": data_source(m),
     }
 
 

@@ -1,15 +1,15 @@
-"""Shared fixtures: small demo logs and one tiny trained detector per test session."""
+"""Shared fixtures: small demo logs, one tiny trained detector and its saved bundle per test session."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from core.demo import make_demo_log
+from core.evaluation import SHARED_DATA
 from core.loading import EmailLog, read_log
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def log_from_frame(frame, name="demo data") -> EmailLog:
@@ -31,6 +31,22 @@ def trained_detector(demo_log):
     from core.model import AutoencoderDetector
 
     return AutoencoderDetector(epochs=3, batch_size=64, seed=0).fit(demo_log.frame[demo_log.scorable])
+
+
+@pytest.fixture(scope="session")
+def saved_bundle(tmp_path_factory, trained_detector):
+    """``trained_detector`` saved once as bundle ``demo`` (a BundleInfo). Read only: tests
+    that change, re-save or delete a bundle work on a copy (:func:`copy_bundle`)."""
+    from core.artifacts import save_bundle
+
+    return save_bundle(trained_detector, tmp_path_factory.mktemp("saved"), name="demo")
+
+
+def copy_bundle(info, artifacts_dir: Path, name: str | None = None) -> Path:
+    """A copy of a saved bundle in ``artifacts_dir`` (under ``name``, default its own)."""
+    target = Path(artifacts_dir) / (name or info.name)
+    shutil.copytree(info.path, target)
+    return target
 
 
 @pytest.fixture(scope="session")

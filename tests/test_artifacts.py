@@ -1,5 +1,7 @@
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,10 @@ from core.artifacts import (
     save_bundle,
 )
 from core.errors import BundleError
+from tests.conftest import copy_bundle
+
+ROOT = Path(__file__).resolve().parents[1]
+FORMAT_2_EMAIL = Path(__file__).parent / "fixtures" / "format2-email"  # saved before the detector owned its state
 
 
 def test_round_trip_gives_identical_errors(tmp_path, trained_detector, demo_log):
@@ -65,20 +71,20 @@ def test_crash_mid_save_leaves_no_bundle(tmp_path, trained_detector, monkeypatch
     assert list(tmp_path.iterdir()) == []
 
 
-def test_tampered_bundle_is_refused(tmp_path, trained_detector):
-    info = save_bundle(trained_detector, tmp_path, name="tampered")
-    with open(info.path / PREPROCESSOR_FILE, "ab") as handle:
+def test_tampered_bundle_is_refused(tmp_path, saved_bundle):
+    path = copy_bundle(saved_bundle, tmp_path, "tampered")
+    with open(path / PREPROCESSOR_FILE, "ab") as handle:
         handle.write(b"evil")
     with pytest.raises(BundleError, match="does not match its checksum"):
         load_bundle("tampered", tmp_path)
 
 
-def test_missing_file_or_manifest_is_refused(tmp_path, trained_detector):
-    info = save_bundle(trained_detector, tmp_path, name="partial")
-    (info.path / MODEL_FILE).unlink()
+def test_missing_file_or_manifest_is_refused(tmp_path, saved_bundle):
+    path = copy_bundle(saved_bundle, tmp_path, "partial")
+    (path / MODEL_FILE).unlink()
     with pytest.raises(BundleError, match="missing model.keras"):
         load_bundle("partial", tmp_path)
-    (info.path / MANIFEST_FILE).unlink()
+    (path / MANIFEST_FILE).unlink()
     with pytest.raises(BundleError, match="no checksum manifest"):
         load_bundle("partial", tmp_path)
 
@@ -90,22 +96,23 @@ def test_missing_file_or_manifest_is_refused(tmp_path, trained_detector):
         (1, "older version.*retrain it"),  # format-1 email features predate today's columns
     ],
 )
-def test_unreadable_format_is_refused_with_a_retrain_message(tmp_path, trained_detector, version, message):
-    info = save_bundle(trained_detector, tmp_path, name="old")
-    meta = json.loads((info.path / METADATA_FILE).read_text())
+def test_unreadable_format_is_refused_with_a_retrain_message(tmp_path, saved_bundle, version, message):
+    path = copy_bundle(saved_bundle, tmp_path, "old")
+    meta = json.loads((path / METADATA_FILE).read_text())
     meta["format_version"] = version
-    (info.path / METADATA_FILE).write_text(json.dumps(meta))
-    artifacts._write_manifest(info.path)
+    (path / METADATA_FILE).write_text(json.dumps(meta))
+    artifacts._write_manifest(path)
     with pytest.raises(BundleError, match=message):
         load_bundle("old", tmp_path)
     assert [b.name for b in list_bundles(tmp_path)] == ["old"]  # still listed, so it can be deleted
 
 
-def test_legacy_h5_model_loads(tmp_path, trained_detector, demo_log):
-    info = save_bundle(trained_detector, tmp_path, name="legacy")
-    (info.path / MODEL_FILE).unlink()
-    trained_detector.model_.save(info.path / "model.h5")  # as the report's scripts saved it
-    artifacts._write_manifest(info.path)
+def test_legacy_h5_model_loads(tmp_path, saved_bundle, trained_detector, demo_log):
+    path = copy_bundle(saved_bundle, tmp_path, "legacy")
+    (path / MODEL_FILE).unlink()
+    (path / artifacts.WEIGHTS_FILE).unlink()  # the report's scripts saved the model only
+    trained_detector.model_.save(path / "model.h5")
+    artifacts._write_manifest(path)
     loaded = load_bundle("legacy", tmp_path)
     frame = demo_log.frame[demo_log.scorable].head(50)
     np.testing.assert_allclose(loaded.decision_function(frame), trained_detector.decision_function(frame), rtol=1e-5)
@@ -149,3 +156,24 @@ def test_format_1_seed_bundle_still_loads(tmp_path, demo_log):
         rtol=1e-4,
         atol=1e-5,
     )
+
+
+def test_saved_bundle_has_the_files_and_metadata_keys_of_format_2(tmp_path, trained_detector):
+    """The detector owning its state changed no file and no metadata key: a bundle saved
+    today matches one saved before (tests/fixtures/format2-email, no extra metadata)."""
+    info = save_bundle(trained_detector, tmp_path, name="today")
+    assert {p.name for p in info.path.iterdir()} == {p.name for p in FORMAT_2_EMAIL.iterdir()}
+    before = json.loads((FORMAT_2_EMAIL / METADATA_FILE).read_text())
+    assert set(info.metadata) == set(before)
+    assert set(json.loads((info.path / METADATA_FILE).read_text())) == set(before)
+    with np.load(info.path / artifacts.WEIGHTS_FILE) as now, np.load(FORMAT_2_EMAIL / artifacts.WEIGHTS_FILE) as then:
+        assert sorted(now.files) == sorted(then.files)
+
+
+def test_files_and_detector_modules_do_not_import_each_other():
+    """core.artifacts handles files, core.model the detector: importing one doesn't import
+    the other (load_bundle reaches for the detector class only when it is called)."""
+    for module, other in (("core.artifacts", "core.model"), ("core.model", "core.artifacts")):
+        code = f"import sys, {module}; print({other!r} in sys.modules)"
+        result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert result.stdout.strip() == "False", (module, result.stdout, result.stderr)

@@ -531,6 +531,33 @@ def test_models_page_deletes_after_confirmation(tiny_log, tmp_path, monkeypatch)
     assert "Deleted model doomed" in at.success[0].value
 
 
+def test_models_page_shows_the_data_source_of_a_cli_trained_model(tmp_path, monkeypatch, capsys):
+    import json
+    import shutil
+
+    from core.cli import main
+    from core.demo import make_demo_log
+
+    monkeypatch.setenv("EMAIL_AD_ARTIFACTS", str(tmp_path / "art"))
+    make_demo_log(300, seed=2).to_csv(tmp_path / "gateway.csv", index=False)
+    trained = main(
+        ["train", str(tmp_path / "gateway.csv"), "--artifacts", str(tmp_path / "art"), "--name", "from-cli"]
+        + ["--epochs", "1", "--batch-size", "64", "--trim-fraction", "0"]
+    )
+    assert trained == 0, capsys.readouterr().err
+    # A bundle saved before training metadata had one shape: the Train page's data_source key.
+    old = shutil.copytree(tmp_path / "art" / "from-cli", tmp_path / "art" / "from-page")
+    meta = json.loads((old / "metadata.json").read_text())
+    del meta["training_data"]
+    (old / "metadata.json").write_text(json.dumps({**meta, "data_source": "old-upload.csv"}))
+    at = app("pages/5_Models.py")
+    at.run()
+    no_exception(at)
+    table = at.dataframe[0].value.set_index("name")
+    assert table.loc["from-cli", "data"] == "gateway.csv"
+    assert table.loc["from-page", "data"] == "old-upload.csv"
+
+
 def test_detect_can_score_the_training_data_after_new_data_was_loaded(tiny_log, bundle):
     other = demo_log(300, seed=9)
     at = seeded(
