@@ -90,6 +90,16 @@ def build_parser() -> argparse.ArgumentParser:
     rule.add_argument("--rate", type=float, help="expected anomaly share, e.g. 0.02")
     rule.add_argument("--top", type=int, help="flag the N highest errors")
     detect.add_argument("--flagged", metavar="FLAGGED.csv", help="also write flagged UUIDs with error and reason")
+    detect.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="local (default), or spark: DATA may then be a folder/glob of CSVs or Parquet, "
+        "and OUT a Parquet folder partitioned by day unless it ends in .csv",
+    )
+    detect.add_argument(
+        "--master", default=None, help="Spark master with --engine spark (default local[*]; spark://, yarn, sc://)"
+    )
 
     evaluate = commands.add_parser("evaluate", help="measure a saved detector on a log with a 'label' column")
     add_input(evaluate)
@@ -239,6 +249,10 @@ def cmd_detect(args) -> int:
         write_csv,
     )
 
+    if args.engine == "spark":  # same output, computed by Spark (core/spark)
+        from core.spark.cli import detect
+
+        return detect(args, _column_map(args.map), _artifacts(args))
     log = _load(args)
     detector = load_bundle(args.name, _artifacts(args))
     scores = score_log(detector, log)
