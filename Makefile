@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PORT ?= 8501
 
-.PHONY: run test install browser demo bench-quality bench-speed
+.PHONY: run test install browser java demo bench-quality bench-speed bench-spark
 
 install: $(STAMP)
 
@@ -23,10 +23,16 @@ browser:
 	  echo "Installing Debian's chromium for the browser tests"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
+# Java 17 for the Spark engine's tests (pyspark runs Spark in a JVM), from Debian when missing.
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "Installing Debian's openjdk-17-jre-headless for the Spark tests"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+
 run: $(STAMP)
 	$(PY) -m streamlit run dashboard.py --server.port $(PORT)
 
-test: $(STAMP) browser
+test: $(STAMP) browser java
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
@@ -39,3 +45,6 @@ bench-quality: $(STAMP)
 
 bench-speed: $(STAMP)
 	$(PY) -m bench.speed
+
+bench-spark: $(STAMP) java
+	$(PY) -m bench.spark

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 EXIT_OK = 0
+UNSCORED_DAY = "unscored"
 
 
 def detect(args, column_map, artifacts) -> int:
@@ -40,7 +41,9 @@ def detect(args, column_map, artifacts) -> int:
         if str(args.out).lower().endswith(".csv"):
             write_ordered_csv(result.select(*columns, *ORDER_COLUMNS), order, args.out, write_csv)
         else:
-            day = F.date_format(F.col(quoted("Time Processed")), "yyyy-MM-dd")
+            # Rows whose time can't be read get a named partition: a null one (Hive's default)
+            # is one that pandas/pyarrow can't read back alongside the days.
+            day = F.coalesce(F.date_format(F.col(quoted("Time Processed")), "yyyy-MM-dd"), F.lit(UNSCORED_DAY))
             (
                 result.select(*columns, *ORDER_COLUMNS)
                 .withColumn("day", day)
