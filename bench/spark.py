@@ -102,13 +102,14 @@ def main(argv=None) -> int:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--compare", action="store_true", help="compare the two outputs row by row")
+    parser.add_argument("--engines", nargs="+", choices=("local", "spark"), default=["local", "spark"])
     args = parser.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.rows:
             data = demo_csv(n)
             outputs = {}
-            for engine in ("local", "spark"):
+            for engine in args.engines:
                 out = Path(tmp) / f"{engine}-{n}.csv"
                 result = run_detect(data, out, engine, args.master)
                 outputs[engine] = out
@@ -123,7 +124,7 @@ def main(argv=None) -> int:
                     }
                 )
                 print(rows[-1], file=sys.stderr, flush=True)
-            if args.compare:
+            if args.compare and len(outputs) == 2:
                 print(f"{n:,} rows: {compare(outputs['local'], outputs['spark'])}", flush=True)
     print(markdown_table(pd.DataFrame(rows), float_format="{:.1f}"))
     print(f"\nmachine: {os.cpu_count()} cores; scoring only (Spark training is not implemented yet)")
