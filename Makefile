@@ -8,7 +8,7 @@ PORT ?= 8501
 # Localhost only unless a team address is given explicitly (ADDRESS=0.0.0.0 make run).
 ADDRESS ?= 127.0.0.1
 
-.PHONY: run test install browser postgres demo bench-quality bench-speed
+.PHONY: run test install browser postgres java demo bench-quality bench-speed bench-spark
 
 install: $(STAMP)
 
@@ -31,10 +31,16 @@ postgres:
 	  echo "Installing Debian's postgresql for the workspace tests"; \
 	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
+# Java 17 for the Spark engine's tests (pyspark runs Spark in a JVM), from Debian when missing.
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  echo "Installing Debian's openjdk-17-jre-headless for the Spark tests"; \
+	  $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; }
+
 run: $(STAMP)
 	$(PY) -m streamlit run dashboard.py --server.port $(PORT) --server.address $(ADDRESS)
 
-test: $(STAMP) browser postgres
+test: $(STAMP) browser postgres java
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest
@@ -47,3 +53,6 @@ bench-quality: $(STAMP)
 
 bench-speed: $(STAMP)
 	$(PY) -m bench.speed
+
+bench-spark: $(STAMP) java
+	$(PY) -m bench.spark

@@ -94,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
     rule.add_argument("--rate", type=float, help="expected anomaly share, e.g. 0.02")
     rule.add_argument("--top", type=int, help="flag the N highest errors")
     detect.add_argument("--flagged", metavar="FLAGGED.csv", help="also write flagged UUIDs with error and reason")
+    detect.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="local (default), or spark: DATA may then be a folder/glob of CSVs or Parquet, "
+        "and OUT a Parquet folder partitioned by day unless it ends in .csv",
+    )
+    detect.add_argument(
+        "--master", default=None, help="Spark master with --engine spark (default local[*]; spark://, yarn, sc://)"
+    )
     add_db_option(detect)  # every detection is recorded as a run in the workspace
 
     health = commands.add_parser(
@@ -275,6 +285,10 @@ def cmd_detect(args) -> int:
         write_csv,
     )
 
+    if args.engine == "spark":  # same output, computed by Spark (core/spark)
+        from core.spark.cli import detect
+
+        return detect(args, _column_map(args.map), _artifacts(args))
     log = _load(args)
     detector = load_bundle(args.name, _artifacts(args))
     monitor = monitor_for(detector)

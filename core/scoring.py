@@ -85,38 +85,22 @@ def score_log(
     limit = detector.threshold_ if threshold is None else threshold
 
     if len(positions):
-        pre = detector.preprocessor_
-        rows = pre.add_context(frame.iloc[positions].reset_index(drop=True))
+        rows = detector.preprocessor_.add_context(frame.iloc[positions].reset_index(drop=True))
         for start in range(0, len(rows), chunk_rows):
             part = rows.iloc[start : start + chunk_rows].reset_index(drop=True)
             at = positions[start : start + chunk_rows]
-            X, described = pre.transform_and_describe(part)
-            squared = detector.feature_squared_errors(X)
-            del X
-            error[at] = squared.mean(axis=1)
-            if monitor is not None:
-                monitor.update(
-                    described,
-                    error[at],
-                    error[at] > limit,
-                    squared=squared,
-                    sources=pre.feature_sources_,
-                    frame=part,
-                )
-            by_field = detector.field_errors(squared)
+            scored = score_rows(detector, part, monitor=monitor, threshold=limit)
+            error[at] = scored[ERROR]
             for field in FEATURE_FIELDS:
-                field_error[field][at] = by_field[field].to_numpy()
-            tops, reasons = explain(pre, part, squared, described)
-            top_field[at], reason[at] = tops.to_numpy(), reasons.to_numpy()
-            flags = pre.new_values(part, described=described)
+                field_error[field][at] = scored[field_column(FIELD_ERROR_PREFIX, field)]
+            top_field[at], reason[at] = scored[TOP_FIELD], scored[REASON]
             for field in new:
-                new[field][at] = flags[field].to_numpy()
+                new[field][at] = scored[field_column(NEW_PREFIX, field)]
             if progress is not None:
                 progress(min(start + chunk_rows, len(rows)), len(rows))
 
     if (~scorable).any():
-        raw = log.raw_times.reindex(frame.index[~scorable]).fillna("")
-        reason[~scorable] = ("not scored: time " + raw.map(repr) + " can't be read").to_numpy()
+        reason[~scorable] = unscored_reasons(log.raw_times.reindex(frame.index[~scorable])).to_numpy()
     columns = {name: frame[name] for name in FIELDS}
     columns.update({name: frame[name] for name in log.extra_columns})
     columns[SCORED] = scorable
@@ -127,6 +111,41 @@ def score_log(
     columns.update({field_column(NEW_PREFIX, field): values for field, values in new.items()})
     columns[IS_ANOMALY] = error > limit
     return pd.DataFrame(columns, index=frame.index)
+
+
+def score_rows(detector, rows: pd.DataFrame, *, monitor=None, threshold: float | None = None) -> dict[str, np.ndarray]:
+    """Scores of rows that already carry their within-file context (``add_context``).
+
+    The per-row half of :func:`score_log`, and exactly what the Spark executors run on each
+    Arrow batch (``core.spark``): one code path, so both engines give the same scores.
+    ``rows`` must have a parsed time on every row and a 0..n-1 index. Returns arrays keyed
+    by score column: the error, the per-field errors, top field, reason and new-value flags.
+    A health ``monitor`` (:class:`core.health.HealthMonitor`) is fed these rows' features and
+    errors, flagged above ``threshold`` (default: the detector's).
+    """
+    pre = detector.preprocessor_
+    X, described = pre.transform_and_describe(rows)
+    squared = detector.feature_squared_errors(X)
+    del X
+    out = {ERROR: squared.mean(axis=1)}
+    if monitor is not None:
+        limit = detector.threshold_ if threshold is None else threshold
+        flagged = out[ERROR] > limit
+        monitor.update(described, out[ERROR], flagged, squared=squared, sources=pre.feature_sources_, frame=rows)
+    by_field = detector.field_errors(squared)
+    for field in FEATURE_FIELDS:
+        out[field_column(FIELD_ERROR_PREFIX, field)] = by_field[field].to_numpy()
+    tops, reasons = explain(pre, rows, squared, described)
+    out[TOP_FIELD], out[REASON] = tops.to_numpy(), reasons.to_numpy()
+    flags = pre.new_values(rows, described=described)
+    for field in (SENDER, RECIPIENT, SUBJECT):
+        out[field_column(NEW_PREFIX, field)] = flags[field].to_numpy()
+    return out
+
+
+def unscored_reasons(raw_times: pd.Series) -> pd.Series:
+    """The reason given for rows whose time can't be read, quoting the raw value."""
+    return "not scored: time " + raw_times.fillna("").map(repr) + " can't be read"
 
 
 def explain(

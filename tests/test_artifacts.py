@@ -160,12 +160,13 @@ def test_format_1_seed_bundle_still_loads(tmp_path, demo_log):
 
 def test_saved_bundle_has_the_files_and_metadata_keys_of_format_2(tmp_path, trained_detector):
     """The detector owning its state changed no file and no metadata key: a bundle saved
-    today matches one saved before (tests/fixtures/format2-email, no extra metadata)."""
+    today matches one saved before (tests/fixtures/format2-email, no extra metadata) but for
+    the health profile, the one key added since (older bundles load without it)."""
     info = save_bundle(trained_detector, tmp_path, name="today")
     assert {p.name for p in info.path.iterdir()} == {p.name for p in FORMAT_2_EMAIL.iterdir()}
     before = json.loads((FORMAT_2_EMAIL / METADATA_FILE).read_text())
-    assert set(info.metadata) == set(before)
-    assert set(json.loads((info.path / METADATA_FILE).read_text())) == set(before)
+    assert set(info.metadata) == set(before) | {"health_profile"}
+    assert set(json.loads((info.path / METADATA_FILE).read_text())) == set(before) | {"health_profile"}
     with np.load(info.path / artifacts.WEIGHTS_FILE) as now, np.load(FORMAT_2_EMAIL / artifacts.WEIGHTS_FILE) as then:
         assert sorted(now.files) == sorted(then.files)
 

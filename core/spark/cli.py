@@ -1,0 +1,75 @@
+"""``python -m core detect|train … --engine spark``: the local commands' output, from Spark."""
+
+from __future__ import annotations
+
+import sys
+
+EXIT_OK = 0
+UNSCORED_DAY = "unscored"
+
+
+def detect(args, column_map, artifacts) -> int:
+    from pyspark.sql import functions as F
+
+    from core.artifacts import load_bundle
+    from core.scoring import ERROR, FLAGGED_COLUMNS, IS_ANOMALY, REASON, SCORED, UUID, write_csv
+    from core.spark.io import ORDER_COLUMNS, quoted, read_spark_log, write_ordered_csv
+    from core.spark.scoring import check_some_scored, score_columns, score_spark_log, spark_threshold
+    from core.spark.session import get_session
+
+    detector = load_bundle(args.name, artifacts)
+    spark = get_session(args.master)
+    log = read_spark_log(spark, args.data, columns=column_map, preset=args.preset)
+    for warning in log.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    # Scored once, kept (memory, then disk) for the threshold, the output and the summary.
+    scored = score_spark_log(spark, detector, log).persist()
+    try:
+        check_some_scored(scored, log)
+        threshold = spark_threshold(
+            scored,
+            fitted=detector.threshold_,
+            value=args.threshold,
+            percentile=args.percentile,
+            rate=args.rate,
+            top=args.top,
+        )
+        limit = threshold.value
+        result = scored.withColumn(IS_ANOMALY, F.coalesce(F.col(ERROR) > F.lit(limit), F.lit(False)))
+        columns = [quoted(c) for c in score_columns(result, log.extra_columns)]
+        order = [F.col(c) for c in ORDER_COLUMNS]
+        if str(args.out).lower().endswith(".csv"):
+            write_ordered_csv(result.select(*columns, *ORDER_COLUMNS), order, args.out, write_csv)
+        else:
+            # Rows whose time can't be read get a named partition: a null one (Hive's default)
+            # is one that pandas/pyarrow can't read back alongside the days.
+            day = F.coalesce(F.date_format(F.col(quoted("Time Processed")), "yyyy-MM-dd"), F.lit(UNSCORED_DAY))
+            (
+                result.select(*columns, *ORDER_COLUMNS)
+                .withColumn("day", day)
+                .repartition("day")
+                .sortWithinPartitions(*order)
+                .drop(*ORDER_COLUMNS)
+                .write.mode("overwrite")
+                .partitionBy("day")
+                .parquet(str(args.out))
+            )
+        flagged = result.where(F.col(IS_ANOMALY))
+        if args.flagged:
+            by_error = [F.col(ERROR).desc(), *order]
+            picked = flagged.select(*[quoted(c) for c in FLAGGED_COLUMNS], *ORDER_COLUMNS)
+            write_ordered_csv(picked, by_error, args.flagged, write_csv)
+        counts = result.agg(
+            F.sum(F.col(IS_ANOMALY).cast("long")), F.sum(F.col(SCORED).cast("long")), F.count(F.lit(1))
+        ).first()
+        n_flagged, n_scored, n_rows = (int(v or 0) for v in counts)
+        print(
+            f"model {detector.bundle_name_}: {n_flagged:,} of {n_scored:,} scored rows flagged "
+            f"(threshold {limit:.6g}, {threshold.note}); not scored (unreadable time): {n_rows - n_scored:,}"
+        )
+        for row in flagged.orderBy(F.col(ERROR).desc(), *order).select(UUID, ERROR, REASON).limit(10).collect():
+            print(f"  {row[0]}  {row[1]:.4g}  {row[2]}")
+        print(f"scores written to {args.out}" + (f", flagged to {args.flagged}" if args.flagged else ""))
+    finally:
+        scored.unpersist()
+    return EXIT_OK

@@ -1,0 +1,245 @@
+"""Reading gateway logs into Spark and writing scores out, with the local loader's rules.
+
+Input is a CSV file, a folder or glob of CSV files, or Parquet (a file or a folder). Headers
+are matched by ``core.schema`` exactly as the local loader matches them (case, spaces and
+underscores ignored; Microsoft 365 / Google Workspace presets; ``--map``), and each local CSV
+file's first megabyte goes through ``core.loading.read_log`` first, so a wrong file (binary,
+empty, missing columns, header only) fails with the same one-line message as locally before
+any Spark job starts. Every field is read as text; times are parsed later, in the executors,
+by the local parser (``core.spark.context``).
+
+Each row keeps where it came from (file, block and position), so results can be written
+back in input order without a row ever travelling to the driver.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core.errors import DataError, MissingColumnsError
+from core.loading import EXPECTED, _missing_message, read_log
+from core.schema import FIELDS, PRESET_LABELS, TIME, detect_preset, resolve_columns
+
+# Where each row came from: file, block within the file, position within the Spark partition.
+ORDER_COLUMNS = ("_src", "_block", "_row")
+RAW_TIME = "_raw_time"
+# Bytes of each local CSV checked with the local loader before Spark reads it.
+HEAD_BYTES = 1 << 20
+_REMOTE = ("s3://", "s3a://", "gs://", "abfss://", "wasbs://", "hdfs://", "dbfs:/", "file:/")
+
+
+@dataclass
+class SparkLog:
+    """A log as a Spark DataFrame: the five fields as text (``Time Processed`` still raw),
+    extra columns, and the row-order columns. ``columns`` maps each field to its header."""
+
+    frame: object  # pyspark.sql.DataFrame
+    columns: dict[str, str]
+    extra_columns: list[str]
+    label: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def quoted(name: str) -> str:
+    """A column name as Spark SQL reads it whatever it contains (spaces, dots, colons)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _clean(header: str) -> str:
+    return header.strip().lstrip("\ufeff").strip()
+
+
+def list_inputs(source: str) -> tuple[list[str], str]:
+    """(paths, "csv" | "parquet") for a file, a folder or a glob; remote URLs pass through."""
+    text = str(source)
+    if text.startswith(_REMOTE) and not text.startswith("file:/"):
+        kind = "parquet" if text.rstrip("/").endswith(".parquet") or "parquet" in text.lower() else "csv"
+        return [text], kind
+    path = Path(text)
+    if path.is_dir():
+        parquet = sorted(str(p) for p in path.rglob("*.parquet"))
+        if parquet:
+            return parquet, "parquet"
+        csvs = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.suffix.lower() in (".csv", ".txt"))
+        if not csvs:
+            raise DataError(f"{path}: no .csv or .parquet files in this folder. Expected {EXPECTED}.")
+        return csvs, "csv"
+    if any(ch in text for ch in "*?["):
+        found = sorted(p for p in glob.glob(text, recursive=True) if Path(p).is_file())
+        if not found:
+            raise DataError(f"No file matches {text}. Check the pattern and try again.")
+        kinds = {"parquet" if p.lower().endswith(".parquet") else "csv" for p in found}
+        if len(kinds) > 1:
+            raise DataError(f"{text} matches both CSV and Parquet files; give one kind at a time.")
+        return found, kinds.pop()
+    if not path.is_file():
+        raise DataError(f"No such file: {path}. Check the path and try again.")
+    return [str(path)], "parquet" if path.suffix.lower() == ".parquet" else "csv"
+
+
+def _check_head(path: str, columns, preset):
+    """The local loader's verdict on the file's first megabyte: same errors, same mapping."""
+    with open(path, "rb") as handle:
+        data = handle.read(HEAD_BYTES + 1)
+    truncated = len(data) > HEAD_BYTES
+    if truncated:  # whole lines only
+        data = data[: data.rfind(b"\n", 0, HEAD_BYTES) + 1] or data[:HEAD_BYTES]
+    try:
+        return read_log(data, columns=columns, preset=preset, name=Path(path).name).report
+    except DataError as error:
+        # A time column unreadable in the first megabyte may still hold times further on:
+        # the whole file is judged after parsing (see core.spark.scoring).
+        if truncated and "could be read as a time" in str(error):
+            return None
+        raise
+
+
+def read_spark_log(spark, source: str, *, columns: dict | None = None, preset: str | None = None) -> SparkLog:
+    """Read ``source`` into Spark as text columns, mapped onto the five fields."""
+    from pyspark.sql import functions as F
+
+    paths, kind = list_inputs(source)
+    label = Path(str(source)).name or str(source)
+    warnings: list[str] = []
+    found: dict[str, str] = {}  # field -> header, of the first file
+    if kind == "parquet":
+        frames = [_read_parquet(spark, paths, label, columns, preset, warnings, found)]
+    else:
+        # Files with the same header layout are read together; layouts are matched by name.
+        groups: dict[tuple, list[str]] = {}
+        options: dict[tuple, dict] = {}
+        for path in paths:
+            local = not path.startswith(_REMOTE)
+            report = _check_head(path, columns, preset) if local else None
+            if report is None:
+                key = ("", ",", "utf-8", ())
+            else:
+                warnings += [f"{Path(path).name}: {w}" for w in report.warnings if "preset" in w]
+                key = (
+                    report.encoding,
+                    report.delimiter,
+                    report.preset or "",
+                    tuple(sorted(report.columns.items())),
+                )
+            groups.setdefault(key, []).append(path)
+            options[key] = {"encoding": key[0] or "utf-8", "sep": key[1]}
+        frames = []
+        for key, group in groups.items():
+            encoding = options[key]["encoding"]
+            raw = (
+                spark.read.option("header", True)
+                .option("multiLine", True)  # quoted line breaks in subjects, as the local reader allows
+                .option("escape", '"')
+                .option("sep", options[key]["sep"])
+                .option("encoding", "UTF-8" if encoding.startswith("utf-8") else encoding.upper())
+                .option("mode", "PERMISSIVE")
+                .csv(group)
+            )
+            frames.append(_canonical(raw, group[0], label, columns, preset, warnings, found))
+    frame = frames[0]
+    for other in frames[1:]:
+        frame = frame.unionByName(other, allowMissingColumns=True)
+    extras = [c for c in frame.columns if c not in FIELDS and c not in ORDER_COLUMNS]
+    frame = frame.select(
+        *[F.coalesce(F.col(quoted(c)).cast("string"), F.lit("")).alias(c) for c in FIELDS],
+        *[F.col(quoted(c)) for c in extras],
+        *ORDER_COLUMNS,
+    )
+    return SparkLog(frame=frame, columns=found, extra_columns=extras, label=label, warnings=warnings)
+
+
+def _canonical(raw, first_path, label, columns, preset, warnings, found):
+    """``raw`` with its headers mapped onto the fields (as ``read_log`` maps them), extras
+    kept, and the row-order columns added."""
+    from pyspark.sql import functions as F
+
+    cleaned = {c: _clean(c) for c in raw.columns}
+    headers = list(cleaned.values())
+    mapping = resolve_columns(headers, columns=columns, preset=preset)
+    if preset is None and not columns and any(v is None for v in mapping.values()):
+        detected = detect_preset(headers)
+        if detected:
+            mapping = resolve_columns(headers, preset=detected)
+            message = f"Columns read with the {PRESET_LABELS[detected]} preset."
+            if message not in warnings:
+                warnings.append(message)
+    missing = [f for f, h in mapping.items() if h is None]
+    if missing:
+        name = Path(first_path).name or label
+        raise MissingColumnsError(_missing_message(name, missing, headers), missing=missing, headers=headers)
+    for f, h in mapping.items():
+        found.setdefault(f, h)
+    by_clean = {v: k for k, v in cleaned.items()}
+    used = {by_clean[h] for h in mapping.values()}
+    selected = [F.col(quoted(by_clean[h])).alias(f) for f, h in mapping.items()]
+    extras = [F.col(quoted(c)).alias(_clean(c)) for c in raw.columns if c not in used and _clean(c) not in FIELDS]
+    return raw.select(
+        *selected,
+        *extras,
+        F.col("_metadata.file_path").alias("_src"),
+        F.col("_metadata.file_block_start").alias("_block"),
+        F.monotonically_increasing_id().alias("_row"),
+    )
+
+
+def _read_parquet(spark, paths, label, columns, preset, warnings, found):
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, TimestampNTZType, TimestampType
+
+    raw = spark.read.parquet(*paths)
+    frame = _canonical(raw, paths[0], label, columns, preset, warnings, found)
+    # A Parquet time column may already be a timestamp: written as ISO 8601 UTC text, the
+    # form the local parser reads back to the same instant.
+    kind = frame.schema[TIME].dataType
+    if isinstance(kind, (TimestampType, TimestampNTZType)):
+        frame = frame.withColumn(TIME, F.date_format(F.col(quoted(TIME)), "yyyy-MM-dd'T'HH:mm:ss.SSSSSS'Z'"))
+    elif not isinstance(kind, StringType):
+        frame = frame.withColumn(TIME, F.col(quoted(TIME)).cast("string"))
+    return frame
+
+
+# --------------------------------------------------------------------------- output
+
+
+def write_ordered_csv(frame, order: list, destination: str, write_csv) -> None:
+    """``frame`` sorted by ``order`` into one CSV file at ``destination`` on the driver,
+    formatted by the local engine's ``write_csv``: Spark sorts and writes Parquet parts,
+    which are then streamed one record batch at a time, so the driver holds one batch, never
+    the whole result."""
+    import pyarrow.parquet as pq
+
+    target = Path(destination)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".spark-", dir=target.parent)
+    try:
+        hidden = [c for c in ORDER_COLUMNS if c in frame.columns]
+        frame.orderBy(*order).drop(*hidden).write.mode("overwrite").parquet(staging)
+        parts = sorted(Path(staging).glob("part-*.parquet"))
+        partial = target.with_name(f".{target.name}.part")
+        with open(partial, "wb") as out:
+            header_written = False
+            for part in parts:
+                for batch in pq.ParquetFile(part).iter_batches(batch_size=100_000):
+                    text = _csv_bytes(batch.to_pandas(), write_csv)
+                    if header_written:
+                        text = text.split(b"\n", 1)[1] if b"\n" in text else b""
+                    out.write(text)
+                    header_written = True
+            if not header_written:  # nothing to write: still one header line
+                out.write(_csv_bytes(frame.limit(0).toPandas(), write_csv))
+        os.replace(partial, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _csv_bytes(pandas_frame, write_csv) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    write_csv(pandas_frame, buffer)
+    return buffer.getvalue()

@@ -1,0 +1,67 @@
+"""One SparkSession for the detector's jobs, set up so executors run the same Python.
+
+The executors' Python must be the one that has this project's packages (pandas, pyarrow,
+scikit-learn): ``PYSPARK_PYTHON`` is pointed at the running interpreter unless the caller
+set it. Times are read and written in UTC whatever the machine's zone, as the local engine
+does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+from core.errors import DataError
+
+DEFAULT_MASTER = "local[*]"
+# Rows per Arrow batch handed to pandas in the executors: large enough that per-batch
+# overhead (one preprocessor call) is small, small enough to bound executor memory.
+ARROW_BATCH_ROWS = 50_000
+
+
+def spark_available() -> str | None:
+    """None when pyspark and a Java runtime are present, else what is missing (for skips and errors)."""
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        return "pyspark is not installed (pip install -r requirements.txt)"
+    if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+        return "no Java runtime found (install openjdk-17-jre-headless, or set JAVA_HOME)"
+    return None
+
+
+def get_session(master: str | None = None, *, app_name: str = "email-anomaly", config: dict | None = None):
+    """A SparkSession on ``master`` (``local[*]``, ``spark://…``, ``yarn``) or a Spark Connect
+    URL (``sc://…``). An active session with the same master is reused."""
+    missing = spark_available()
+    if missing:
+        raise DataError(f"--engine spark needs Spark: {missing}.")
+    from pyspark.sql import SparkSession
+
+    master = master or DEFAULT_MASTER
+    # Executors on this machine (local mode, tests) start the same interpreter; on a
+    # cluster the variable names the cluster's Python and must be set by the caller.
+    if master.startswith("local"):
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no network lookup of the host name
+    builder = SparkSession.builder.appName(app_name)
+    builder = builder.remote(master) if master.startswith("sc://") else builder.master(master)
+    settings = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.execution.arrow.maxRecordsPerBatch": str(ARROW_BATCH_ROWS),
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.adaptive.enabled": "true",
+    }
+    if master.startswith("local"):
+        settings["spark.driver.memory"] = os.environ.get("SPARK_DRIVER_MEMORY", "4g")
+        settings["spark.sql.shuffle.partitions"] = os.environ.get("SPARK_SHUFFLE_PARTITIONS", "8")
+    settings.update(config or {})
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    if not master.startswith("sc://"):
+        spark.sparkContext.setLogLevel("ERROR")
+    return spark
