@@ -6,7 +6,8 @@ One database behind SQLAlchemy 2 (schema by Alembic, migrated on open): SQLite
 
 - :class:`Workspace` (``Workspace.open(db_url, artifacts_dir)``): record_run, runs, run,
   flagged, set_verdicts, verdicts_by_uuid / _by_sender, add_rule, rules, remove_rule,
-  apply_rules, reapply_rules, audit.
+  apply_rules, reapply_rules, add_event, events, remove_event, apply_events, audit.
+- :mod:`core.workspace.events`: known events (time windows scored but not flagged nor trained on).
 - :mod:`core.workspace.feedback`: training_selection, precision_at, false_positives_by_reason,
   threshold_for_budget, threshold_for_precision, carry_over, carry_over_order.
 - :mod:`core.workspace.export`: export_run (csv, ecs, hec, cef).
@@ -19,6 +20,7 @@ import importlib
 _LAZY = {
     **dict.fromkeys(("ENV_VAR", "dispose_engines", "head_revision", "resolve_url"), "core.workspace.db"),
     **dict.fromkeys(("FORMATS", "export_name", "export_run"), "core.workspace.export"),
+    **dict.fromkeys(("KNOWN_EVENT", "EventSpec", "check_window", "match_events"), "core.workspace.events"),
     **dict.fromkeys(
         (
             "CARRY_OVER",
@@ -41,6 +43,7 @@ _LAZY = {
     **dict.fromkeys(
         (
             "AuditInfo",
+            "EventInfo",
             "RuleInfo",
             "RunInfo",
             "Workspace",

@@ -1,4 +1,4 @@
-"""The workspace's commands: ``runs``, ``verdict``, ``rules``, ``export``, ``audit``, and the
+"""The workspace's commands: ``runs``, ``verdict``, ``rules``, ``events``, ``export``, ``audit``, and the
 pieces ``detect`` (record a run) and ``train --use-verdicts`` call.
 
 Every command takes ``--db URL`` (default ``$EMAIL_AD_DB``, else ``workspace.db`` in the
@@ -13,7 +13,7 @@ from pathlib import Path
 from core.errors import DataError
 
 EXIT_OK = 0
-COMMANDS = ("runs", "verdict", "rules", "export", "audit")
+COMMANDS = ("runs", "verdict", "rules", "events", "export", "audit")
 _DB_HELP = "workspace database URL (default: $EMAIL_AD_DB, else workspace.db in the artifacts folder)"
 
 
@@ -33,6 +33,16 @@ def _run_id(text: str) -> int:
         raise argparse.ArgumentTypeError(f"a run id is a whole number (see `runs`), got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"a run id is a positive number, got {text!r}")
+    return value
+
+
+def _event_id(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"an event id is a whole number (see `events list`), got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"an event id is a positive number, got {text!r}")
     return value
 
 
@@ -76,6 +86,26 @@ def add_commands(commands) -> dict:
     _add_location(apply)
     apply.add_argument("run_id", metavar="RUN_ID", type=_run_id, nargs="?", help="one run (default: all)")
     apply.add_argument("--analyst", default=None)
+
+    events = commands.add_parser(
+        "events", help="known events (maintenance, a marketing blast): time windows scored but not flagged"
+    )
+    event_commands = events.add_subparsers(dest="events_command", required=True, parser_class=type(events))
+    add = event_commands.add_parser(
+        "add", help="declare a window; rows timed inside it are scored, not flagged, not trained on"
+    )
+    _add_location(add)
+    add.add_argument("--start", required=True, metavar="ISO", help="first moment, e.g. 2026-11-02T09:00Z (UTC)")
+    add.add_argument("--end", required=True, metavar="ISO", help="end of the window (not included), after --start")
+    add.add_argument("--note", default="", help="what happened (optional; shown in the list and the audit trail)")
+    add.add_argument("--analyst", default=None)
+    listing = event_commands.add_parser("list", help="known events (removed ones with --all)")
+    _add_location(listing)
+    listing.add_argument("--all", action="store_true", help="include removed events")
+    remove = event_commands.add_parser("remove", help="take an event off the list (kept in the audit trail)")
+    _add_location(remove)
+    remove.add_argument("event_id", metavar="EVENT_ID", type=_event_id)
+    remove.add_argument("--analyst", default=None)
 
     export = commands.add_parser("export", help="write a run's flagged rows with verdicts for a SIEM")
     _add_location(export)
@@ -166,6 +196,24 @@ def cmd_rules(args) -> int:
     return EXIT_OK
 
 
+def cmd_events(args) -> int:
+    ws = _workspace(args)
+    if args.events_command == "add":
+        event = ws.add_event(args.start, args.end, args.note, analyst=args.analyst)
+        print(f"event {event.id}: {event.label}" + (f"  # {event.note}" if event.note else ""))
+    elif args.events_command == "list":
+        events = ws.events(include_removed=args.all)
+        if not events:
+            print("no known events")
+        for event in events:
+            note = f"  # {event.note}" if event.note else ""
+            print(f"{event.id:>4}  {event.state:<7}  {event.label}  (by {event.created_by}){note}")
+    else:
+        event = ws.remove_event(args.event_id, analyst=args.analyst)
+        print(f"event {event.id} removed: {event.label}")
+    return EXIT_OK
+
+
 def cmd_export(args) -> int:
     from core.workspace.export import export_run
 
@@ -202,10 +250,10 @@ def threshold_rule(args) -> str:
 
 
 def record_detection(args, detector, scores, threshold: float, artifacts: Path):
-    """Apply active allow-list rules and earlier verdicts to ``scores`` and record the run.
+    """Apply active allow-list rules, known events and earlier verdicts to ``scores`` and record the run.
 
-    Returns (scores with ``suppressed_by``, ``verdict`` and ``carry_over`` columns and
-    ``is_anomaly`` cleared on suppressed rows, the recorded RunInfo).
+    Returns (scores with ``suppressed_by``, ``known_event``, ``verdict`` and ``carry_over`` columns
+    and ``is_anomaly`` cleared on suppressed rows and rows inside a known event, the recorded RunInfo).
     """
     from core.artifacts import sha256_of_file
     from core.workspace.feedback import carry_over
@@ -213,6 +261,7 @@ def record_detection(args, detector, scores, threshold: float, artifacts: Path):
 
     ws = Workspace.open(args.db, artifacts)
     scores = ws.apply_rules(scores, threshold)
+    scores = ws.apply_events(scores)  # before recording: rows in a known event never reach the queue
     scores = carry_over(scores, ws.verdicts_by_uuid(), ws.verdicts_by_sender())
     run = ws.record_run(
         scores,
@@ -224,16 +273,23 @@ def record_detection(args, detector, scores, threshold: float, artifacts: Path):
         threshold_rule=threshold_rule(args),
         origin="cli",
     )
+    if run.n_in_events:
+        print(f"known events: {run.n_in_events:,} rows above the threshold kept out of the queue")
     return scores, run
 
 
 def verdict_training_rows(args, frame, artifacts: Path):
-    """``train --use-verdicts``: the training rows and the fit's ``always_keep`` mask; prints the counts."""
+    """``train --use-verdicts``: the training rows (confirmed ones and rows inside known events left
+    out) and the fit's ``always_keep`` mask; prints the counts."""
     from core.workspace.feedback import training_selection
     from core.workspace.store import Workspace
 
-    selection = training_selection(frame, Workspace.open(args.db, artifacts).verdicts_by_uuid())
+    ws = Workspace.open(args.db, artifacts)
+    selection = training_selection(frame, ws.verdicts_by_uuid(), ws.active_events())
     print(selection.summary())
     if len(selection.frame) == 0:
-        raise DataError("Every training row has a confirmed verdict: nothing is left to learn normal mail from.")
+        raise DataError(
+            "Every training row has a confirmed verdict or lies inside a known event: nothing is left to "
+            "learn normal mail from (`python -m core events list` shows the events)."
+        )
     return selection.frame, {"always_keep": selection.keep}

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from core.schema import SENDER, UUID
+from core.workspace.events import EventSpec, match_events
 from core.workspace.rules import sender_address
 
 ERROR = "reconstruction_error"
@@ -26,32 +27,46 @@ KNOWN_BENIGN = "known_benign_sender"
 
 @dataclass(frozen=True)
 class TrainingSelection:
-    """Training rows with verdicts applied.
+    """Training rows with verdicts and known events applied.
 
-    ``frame``: the rows to train on (confirmed ones left out). ``keep``: boolean array over
-    ``frame``'s rows, True for benign-verdict rows the screening fit must not trim
-    (``AutoencoderDetector.fit(frame, keep=keep)``).
+    ``frame``: the rows to train on (confirmed ones and rows inside a known event left out).
+    ``keep``: boolean array over ``frame``'s rows, True for benign-verdict rows the screening
+    fit must not trim (``AutoencoderDetector.fit(frame, always_keep=keep)``).
+    ``n_in_events_left_out`` is None when no events were consulted.
     """
 
     frame: pd.DataFrame
     keep: np.ndarray
     n_confirmed_left_out: int
     n_benign_kept: int
+    n_in_events_left_out: int | None = None
 
     def summary(self) -> str:
-        return (
+        line = (
             f"verdicts: left out {self.n_confirmed_left_out:,} confirmed, "
             f"kept {self.n_benign_kept:,} benign (never trimmed)"
         )
+        if self.n_in_events_left_out is not None:
+            line += f"; known events: left out {self.n_in_events_left_out:,} rows"
+        return line
 
 
-def training_selection(frame: pd.DataFrame, verdicts: dict[str, str]) -> TrainingSelection:
-    """Leave out messages confirmed bad; mark benign ones to keep even if screening would trim them."""
+def training_selection(
+    frame: pd.DataFrame, verdicts: dict[str, str], events: list[EventSpec] | None = None
+) -> TrainingSelection:
+    """Leave out messages confirmed bad and, given ``events`` (the active known events), rows
+    inside their windows (a marketing blast is not normal mail to learn); mark benign ones to
+    keep even if screening would trim them."""
     verdict = frame[UUID].astype(str).map(verdicts)
     confirmed = (verdict == "confirmed").to_numpy()
-    kept = frame[~confirmed]
-    keep = (verdict[~confirmed] == "benign").to_numpy()
-    return TrainingSelection(kept, keep, int(confirmed.sum()), int(keep.sum()))
+    in_event = np.zeros(len(frame), dtype=bool)
+    if events is not None:
+        in_event = match_events(frame, events).notna().to_numpy(dtype=bool) & ~confirmed
+    left_out = confirmed | in_event
+    kept = frame[~left_out]
+    keep = (verdict[~left_out] == "benign").to_numpy()
+    n_in_events = int(in_event.sum()) if events is not None else None
+    return TrainingSelection(kept, keep, int(confirmed.sum()), int(keep.sum()), n_in_events)
 
 
 # --------------------------------------------------------------------------- thresholds

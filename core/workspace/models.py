@@ -62,6 +62,8 @@ class Run(Base):
     n_above: Mapped[int] = mapped_column(Integer)  # rows above the threshold = rows stored
     n_flagged: Mapped[int] = mapped_column(Integer)  # of those, not suppressed by a rule
     n_suppressed: Mapped[int] = mapped_column(Integer, default=0)
+    # Rows above the threshold inside a known event: counted here, not stored (not in the queue).
+    n_in_events: Mapped[int] = mapped_column(Integer, default=0)
 
     rows: Mapped[list[FlaggedRow]] = relationship(back_populates="run", passive_deletes=True)
 
@@ -119,6 +121,27 @@ class Rule(Base):
         return f"{self.kind} {target}"
 
 
+class KnownEvent(Base):
+    """A declared time window (maintenance, a marketing blast, a migration): rows whose time falls
+    in ``[starts, ends)`` are scored but not flagged nor trained on. Removal is a soft delete."""
+
+    __tablename__ = "known_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    starts: Mapped[datetime] = mapped_column(UTCDateTime)
+    ends: Mapped[datetime] = mapped_column(UTCDateTime)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    removed_by: Mapped[str] = mapped_column(String(200), default="")
+
+    @property
+    def label(self) -> str:
+        """``2026-11-02 09:00Z – 2026-11-02 11:00Z``."""
+        return f"{self.starts:%Y-%m-%d %H:%MZ} – {self.ends:%Y-%m-%d %H:%MZ}"
+
+
 class AuditEntry(Base):
     """One change: who, when, what (entity + id), old → new (JSON text). Only ever appended."""
 
@@ -128,8 +151,8 @@ class AuditEntry(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     analyst: Mapped[str] = mapped_column(String(200), default="")
-    action: Mapped[str] = mapped_column(String(40))  # verdict, run, rule.add, rule.remove, rule.apply
-    entity: Mapped[str] = mapped_column(String(40))  # flagged_row, run, rule
+    action: Mapped[str] = mapped_column(String(40))  # verdict, run, rule.add/remove/apply, event.add/remove
+    entity: Mapped[str] = mapped_column(String(40))  # flagged_row, run, rule, event
     entity_id: Mapped[str] = mapped_column(Text)
     run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     old: Mapped[str] = mapped_column(Text, default="")

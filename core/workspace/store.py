@@ -2,6 +2,7 @@
 
 >>> ws = Workspace.open()                                    # artifacts/workspace.db, or $EMAIL_AD_DB
 >>> scores = ws.apply_rules(score_log(detector, log))        # adds suppressed_by
+>>> scores = ws.apply_events(scores)                         # adds known_event
 >>> run = ws.record_run(scores, threshold, model_name=..., data_name=...)
 >>> ws.set_verdicts(run.id, ["uuid-1", "uuid-2"], "benign", note="newsletter", analyst="ana")
 >>> ws.flagged(run.id)                                       # the queue with current verdicts
@@ -31,7 +32,8 @@ from sqlalchemy.orm import Session
 from core.errors import DataError
 from core.schema import RECIPIENT, SENDER, SUBJECT, TIME, UUID
 from core.workspace import db
-from core.workspace.models import VERDICTS, AuditEntry, FlaggedRow, Rule, Run, utcnow
+from core.workspace.events import KNOWN_EVENT, EventSpec, check_window, match_events
+from core.workspace.models import VERDICTS, AuditEntry, FlaggedRow, KnownEvent, Rule, Run, utcnow
 from core.workspace.rules import SUPPRESSED_BY, RuleSpec, check_expiry, check_rule, match_rules, sender_address, today
 
 T = TypeVar("T")
@@ -86,6 +88,7 @@ class RunInfo:
     n_above: int
     n_flagged: int
     n_suppressed: int
+    n_in_events: int = 0  # above the threshold but inside a known event: not stored, not flagged
     n_reviewed: int = 0
 
 
@@ -107,6 +110,24 @@ class RuleInfo:
     @property
     def spec(self) -> RuleSpec:
         return RuleSpec(self.id, self.kind, self.value, self.recipient, self.expires)
+
+
+@dataclass(frozen=True)
+class EventInfo:
+    id: int
+    starts: datetime
+    ends: datetime
+    note: str
+    created: datetime
+    created_by: str
+    removed_at: datetime | None
+    removed_by: str
+    label: str
+    state: str  # active, removed
+
+    @property
+    def spec(self) -> EventSpec:
+        return EventSpec(self.id, self.starts, self.ends)
 
 
 @dataclass(frozen=True)
@@ -139,6 +160,7 @@ def _run_info(run: Run, reviewed: int = 0) -> RunInfo:
         run.n_above,
         run.n_flagged,
         run.n_suppressed,
+        run.n_in_events,
         reviewed,
     )
 
@@ -158,6 +180,21 @@ def _rule_info(rule: Rule, day: date) -> RuleInfo:
         rule.removed_by,
         rule.label,
         state,
+    )
+
+
+def _event_info(event: KnownEvent) -> EventInfo:
+    return EventInfo(
+        event.id,
+        event.starts,
+        event.ends,
+        event.note,
+        event.created,
+        event.created_by,
+        event.removed_at,
+        event.removed_by,
+        event.label,
+        "removed" if event.removed_at is not None else "active",
     )
 
 
@@ -252,12 +289,20 @@ class Workspace:
     ) -> RunInfo:
         """Store a scoring: its facts and every row above ``threshold`` (suppressed ones with their rule).
 
-        ``scores`` is :func:`core.scoring.score_log`'s frame; its ``suppressed_by`` column is used
-        when present (see :meth:`apply_rules`), else the active rules are matched now.
+        ``scores`` is :func:`core.scoring.score_log`'s frame; its ``suppressed_by`` and ``known_event``
+        columns are used when present (see :meth:`apply_rules`, :meth:`apply_events`), else the active
+        rules and events are matched now. Rows above the threshold inside a known event are not
+        stored (they never reach the queue); the run counts them in ``n_in_events``.
         """
         analyst = analyst or default_analyst()
         errors = scores[ERROR].to_numpy(dtype=float)
         above = np.flatnonzero(np.isfinite(errors) & (errors > threshold))
+        if KNOWN_EVENT in scores:
+            in_event = scores[KNOWN_EVENT].iloc[above].astype("Int64").notna().to_numpy(dtype=bool)
+        else:
+            in_event = match_events(scores.iloc[above], self.active_events()).notna().to_numpy(dtype=bool)
+        n_in_events = int(in_event.sum())
+        above = above[~in_event]
         rows = scores.iloc[above]
         if SUPPRESSED_BY in scores:
             suppressed = rows[SUPPRESSED_BY].astype("Int64")
@@ -312,6 +357,7 @@ class Workspace:
                 n_above=len(records),
                 n_flagged=len(records) - n_suppressed,
                 n_suppressed=n_suppressed,
+                n_in_events=n_in_events,
             )
             session.add(run)
             session.flush()
@@ -324,7 +370,13 @@ class Workspace:
                 "run",
                 run.id,
                 run.id,
-                new={"model": model_name, "data": data_name, "flagged": run.n_flagged, "suppressed": n_suppressed},
+                new={
+                    "model": model_name,
+                    "data": data_name,
+                    "flagged": run.n_flagged,
+                    "suppressed": n_suppressed,
+                    "in_events": n_in_events,
+                },
             )
             return _run_info(run)
 
@@ -626,6 +678,73 @@ class Workspace:
                 new={"flagged": run_row.n_flagged, "suppressed_by_rules": rule_ids},
             )
         return len(hits)
+
+    # -- known events --------------------------------------------------------------------
+
+    def add_event(
+        self,
+        starts: datetime | date | str,
+        ends: datetime | date | str,
+        note: str = "",
+        *,
+        analyst: str | None = None,
+    ) -> EventInfo:
+        """Declare a known event: rows timed in ``[starts, ends)`` (UTC) are scored but neither
+        flagged nor trained on. Times are datetimes, dates or ISO text; ``note`` is optional."""
+        start, end = check_window(starts, ends)
+        note = (note or "").strip()
+        analyst = analyst or default_analyst()
+
+        def work(session: Session) -> EventInfo:
+            event = KnownEvent(starts=start, ends=end, note=note, created=utcnow(), created_by=analyst, removed_by="")
+            session.add(event)
+            session.flush()
+            self._audit(
+                session, analyst, "event.add", "event", event.id, new={"starts": start, "ends": end, "note": note}
+            )
+            return _event_info(event)
+
+        return self._write(work)
+
+    def events(self, *, include_removed: bool = False) -> list[EventInfo]:
+        """Known events by id; removed ones on request (state ``removed``)."""
+
+        def work(session: Session) -> list[EventInfo]:
+            query = select(KnownEvent).order_by(KnownEvent.id)
+            if not include_removed:
+                query = query.where(KnownEvent.removed_at.is_(None))
+            return [_event_info(event) for event in session.scalars(query)]
+
+        return self._read(work)
+
+    def active_events(self) -> list[EventSpec]:
+        return [event.spec for event in self.events()]
+
+    def remove_event(self, event_id: int, *, analyst: str | None = None) -> EventInfo:
+        """Take an event off the list (kept, marked removed, audited): its window stops matching.
+        Runs recorded while it was active keep their counts."""
+        analyst = analyst or default_analyst()
+
+        def work(session: Session) -> EventInfo:
+            query = select(KnownEvent).where(KnownEvent.id == int(event_id)).with_for_update()
+            event = session.scalars(query).first()
+            if event is None or event.removed_at is not None:
+                state = "was already removed" if event is not None else "does not exist"
+                raise DataError(f"Known event {event_id} {state}; `python -m core events list` shows them.")
+            event.removed_at, event.removed_by = utcnow(), analyst
+            self._audit(session, analyst, "event.remove", "event", event.id, old=event.label, new="removed")
+            return _event_info(event)
+
+        return self._write(work)
+
+    def apply_events(self, scores: pd.DataFrame, events: list[EventSpec] | None = None) -> pd.DataFrame:
+        """``scores`` with ``known_event`` (the active event whose window holds each row's
+        ``Time Processed``, else empty) and ``is_anomaly`` cleared on those rows."""
+        matched = match_events(scores, self.active_events() if events is None else events)
+        out = scores.assign(**{KNOWN_EVENT: matched})
+        if IS_ANOMALY in out:
+            out[IS_ANOMALY] = out[IS_ANOMALY].to_numpy(dtype=bool) & matched.isna().to_numpy()
+        return out
 
     # -- audit ---------------------------------------------------------------------------
 
