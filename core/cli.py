@@ -253,6 +253,10 @@ def cmd_train(args) -> int:
         from core.workspace.cli import verdict_training_rows
 
         usable, fit_options = verdict_training_rows(args, usable, _artifacts(args))
+    else:  # rows inside a known event (a maintenance window, a blast) are never learned as normal
+        from core.workspace.cli import event_training_rows
+
+        usable = event_training_rows(args, usable, _artifacts(args))
     with EpochBars() as bars:
         detector.fit(usable, callback=bars, **fit_options)
     info = save_bundle(detector, _artifacts(args), name=args.name, extra_metadata=training_metadata(log, usable))

@@ -51,6 +51,8 @@ def test_an_event_keeps_its_rows_out_of_the_queue_and_out_of_training(trained, t
 
     trained_out = ok("train", work / "demo.csv", "--artifacts", art, "--name", "again", "--epochs", 1, "--use-verdicts")
     assert f"known events: left out {int(window.sum())} rows" in trained_out
+    plain_out = ok("train", work / "demo.csv", "--artifacts", art, "--name", "plain", "--epochs", 1)
+    assert f"known events: left out {int(window.sum())} rows" in plain_out  # without --use-verdicts too
 
     assert ok("events", "remove", 1, "--artifacts", art).startswith("event 1 removed")
     assert ok("events", "list", "--artifacts", art).startswith("no known events")

@@ -8,6 +8,7 @@ artifacts folder). Bad input is a DataError: one line, exit 2, nothing written.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from core.errors import DataError
@@ -293,3 +294,25 @@ def verdict_training_rows(args, frame, artifacts: Path):
             "learn normal mail from (`python -m core events list` shows the events)."
         )
     return selection.frame, {"always_keep": selection.keep}
+
+
+def event_training_rows(args, frame, artifacts: Path):
+    """Plain ``train``: the training rows without those inside an active known event (prints how
+    many were left out). No workspace yet means no events: nothing is created for asking."""
+    from core.workspace.db import DB_FILE, ENV_VAR
+    from core.workspace.feedback import training_selection
+    from core.workspace.store import Workspace
+
+    if not (args.db or os.environ.get(ENV_VAR, "").strip() or (Path(artifacts) / DB_FILE).is_file()):
+        return frame
+    events = Workspace.open(args.db, artifacts).active_events()
+    if not events:
+        return frame
+    selection = training_selection(frame, {}, events)
+    print(selection.summary())
+    if len(selection.frame) == 0:
+        raise DataError(
+            "Every training row lies inside a known event: nothing is left to learn normal mail from "
+            "(`python -m core events list` shows the events)."
+        )
+    return selection.frame
