@@ -27,6 +27,17 @@ page_setup("Train")
 st.title("Train a model")
 
 log = require_data()
+token = st.session_state[state.DATA_TOKEN]
+chosen = st.session_state.get(state.TRAIN_DATASET)
+if chosen is not None:  # set by the Health page's retrain button
+    log, token, origin = chosen
+    st.info(f"Training on {origin} ({len(log):,} rows), not on the loaded data.")
+    st.button(
+        "Use the loaded data instead",
+        on_click=st.session_state.pop,
+        args=(state.TRAIN_DATASET, None),
+        key=state.TRAIN_USE_LOADED,
+    )
 st.caption(f"Dataset: {data_caption(log)}")
 
 job: TrainingJob | None = st.session_state.get(state.TRAIN_JOB)
@@ -47,7 +58,7 @@ def _start(params: dict, name: str | None, normal_only: bool) -> None:
         log=log,  # the job records the training data's source, size and fingerprint
     )
     st.session_state[state.TRAIN_JOB] = new.start()
-    st.session_state[state.TRAIN_DATA] = (log, st.session_state[state.DATA_TOKEN])
+    st.session_state[state.TRAIN_DATA] = (log, token)
 
 
 def _stop() -> None:

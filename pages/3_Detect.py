@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.scoring import ThresholdView
-from ui import review, state, threshold
+from ui import health, review, state, threshold
 from ui.common import curves_for, link, page_setup, view_for
 from ui.scored import Scored, choose_model_and_data, score_or_stop
 
@@ -14,6 +14,7 @@ st.title("Detect anomalies")
 
 choice, _ = choose_model_and_data([2, 3], picker_key=state.DETECT_MODEL_PICKER, dataset_key=state.DETECT_DATASET)
 scored = score_or_stop(choice)
+health.panel(scored)
 view = view_for(scored.key, scored.token, scored.scores)
 fitted = float(scored.detector.threshold_)
 hi = threshold.slider_max(view.sorted_errors, fitted)

@@ -268,3 +268,107 @@ def domains_bar(counts: pd.Series, title: str = "Top sender domains") -> go.Figu
     fig.update_xaxes(title="messages")
     fig.update_yaxes(autorange="reversed", automargin=True)
     return fig
+
+
+# --------------------------------------------------------------------------- model health
+
+TRAINING_COLOR = "#9AA5B1"  # the reference (training) drawn in grey, the log being checked in colour
+
+
+def health_error_histogram(
+    edges: Sequence[float],
+    training_shares: Sequence[float],
+    shares: Sequence[float],
+    threshold: float | None = None,
+    *,
+    title: str = "Errors of this log against the training test errors",
+    height: int = 360,
+) -> go.Figure:
+    """Two overlaid histograms on the same bins (``edges``): the share of this log's rows and
+    of the held-out training rows per error bin, with the model's threshold as a line."""
+    edges = np.asarray(edges, dtype=float)
+    centers = (edges[:-1] + edges[1:]) / 2
+    widths = np.diff(edges)
+    bounds = np.column_stack([edges[:-1], edges[1:]])
+    fig = go.Figure()
+    for values, name, color in (
+        (training_shares, "training test errors", TRAINING_COLOR),
+        (shares, "this log", NORMAL_COLOR),
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=centers,
+                y=np.asarray(values, dtype=float),
+                width=widths,
+                name=name,
+                marker_color=color,
+                opacity=0.6,
+                customdata=bounds,
+                hovertemplate=f"{name}<br>error %{{customdata[0]:.4g}} – %{{customdata[1]:.4g}}"
+                "<br>%{y:.1%} of rows<extra></extra>",
+            )
+        )
+    if threshold is not None:
+        fig.add_vline(
+            x=threshold,
+            line=dict(color=THRESHOLD_COLOR, width=2, dash="dash"),
+            annotation_text=f"threshold {threshold:.4g}",
+            annotation_position="top right",
+        )
+    _layout(fig, title, height=height, barmode="overlay", bargap=0.02, legend=_BOTTOM_LEGEND)
+    fig.update_xaxes(title="reconstruction error (last bin: everything above)")
+    fig.update_yaxes(title="share of rows", tickformat=".0%")
+    return fig
+
+
+def hour_mix_bar(
+    training: Sequence[float] | None,
+    now: Sequence[float] | None,
+    *,
+    title: str = "Hour-of-day mix (UTC): training against this log",
+    height: int = 340,
+) -> go.Figure:
+    """24 grouped bars per side: the share of mail per hour in training and in this log."""
+    fig = go.Figure()
+    hours = list(range(24))
+    for values, name, color in ((training, "training", TRAINING_COLOR), (now, "this log", NORMAL_COLOR)):
+        if values is None:
+            continue
+        fig.add_trace(
+            go.Bar(
+                x=hours,
+                y=np.asarray(values, dtype=float),
+                name=name,
+                marker_color=color,
+                hovertemplate=f"{name}: %{{x}}:00 UTC, %{{y:.1%}} of mail<extra></extra>",
+            )
+        )
+    _layout(fig, title, height=height, barmode="group", bargap=0.15, legend=_BOTTOM_LEGEND)
+    fig.update_xaxes(title="hour of day (UTC)", dtick=2, range=[-0.5, 23.5])
+    fig.update_yaxes(title="share of mail", tickformat=".0%")
+    return fig
+
+
+def flagged_share_bar(
+    flagged: float, expected: float, *, alarming: bool = False, title: str = "Flagged share", height: int = 260
+) -> go.Figure:
+    """This log's flagged share next to the share the threshold's percentile expects
+    (``alarming``: drawn in the anomaly colour)."""
+    color = ANOMALY_COLOR if alarming else NORMAL_COLOR
+    fig = go.Figure(
+        go.Bar(
+            x=[expected, flagged],
+            y=["expected (training)", "this log"],
+            orientation="h",
+            marker_color=[TRAINING_COLOR, color],
+            text=[f"{expected:.1%}", f"{flagged:.1%}"],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{x:.1%} of mail flagged<extra></extra>",
+        )
+    )
+    _layout(fig, title, height=height, showlegend=False, bargap=0.35)
+    top = max(flagged, expected) * 1.3 or 0.1  # room for the labels outside the bars
+    fig.update_xaxes(title="share of mail above the model's threshold", tickformat=".0%", range=[0, top])
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    return fig

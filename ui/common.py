@@ -13,6 +13,7 @@ from ui import state
 from ui.formatting import time_text
 
 if TYPE_CHECKING:
+    from core.health import HealthReport
     from core.loading import EmailLog
     from core.scoring import ThresholdView
 
@@ -60,6 +61,7 @@ def set_data(log: EmailLog, token: str) -> None:
     st.session_state[state.DATA_LOG] = log
     st.session_state[state.DATA_TOKEN] = token
     st.session_state.pop(state.DATA_ERROR, None)
+    st.session_state.pop(state.TRAIN_DATASET, None)  # chosen on the Health page for the old data
 
 
 def load_demo() -> None:
@@ -123,14 +125,25 @@ def load_detector(key: tuple[str, str, str]):
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)  # a million scored rows hold hundreds of MB
-def scores_for(key: tuple[str, str, str], data_token: str, _log: EmailLog) -> pd.DataFrame:
-    """Scored rows of the session's log with a bundle (cached per model + data).
+def scored_for(key: tuple[str, str, str], data_token: str, _log: EmailLog) -> tuple[pd.DataFrame, HealthReport | None]:
+    """Scored rows of the session's log with a bundle and its health report (cached per model + data).
 
-    A resource, not data: a million scored rows pickle to ~370 MB, which ``cache_data``
-    would hold and copy back on every rerun. Pages only read it; never mutate it."""
+    One pass: the health monitor sees each chunk as ``score_log`` computes it. The report is
+    None for a bundle saved before health profiles existed. A resource, not data: a million
+    scored rows pickle to ~370 MB, which ``cache_data`` would hold and copy back on every
+    rerun. Pages only read both; never mutate them."""
+    from core.health import monitor_for
     from core.scoring import score_log
 
-    return score_log(load_detector(key), _log)
+    detector = load_detector(key)
+    monitor = monitor_for(detector)
+    scores = score_log(detector, _log, monitor=monitor)
+    return scores, None if monitor is None else monitor.report()
+
+
+def scores_for(key: tuple[str, str, str], data_token: str, _log: EmailLog) -> pd.DataFrame:
+    """Scored rows of the session's log with a bundle (see :func:`scored_for`)."""
+    return scored_for(key, data_token, _log)[0]
 
 
 @st.cache_data(max_entries=6, show_spinner=False)

@@ -6,6 +6,7 @@ seconds for when a model was saved). Files keep ISO 8601 (``core.scoring.write_c
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 import pandas as pd
@@ -42,3 +43,12 @@ def duration_text(seconds: float | None) -> str:
         return "–"
     seconds = int(round(seconds))
     return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~$@:])")
+
+
+def markdown_text(text: str) -> str:
+    """Text from the log (addresses, subjects) made literal inside ``st.markdown`` / ``st.success``:
+    every markdown, LaTeX (``$``) and autolink character escaped."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))

@@ -15,13 +15,14 @@ import streamlit as st
 
 from core.errors import DataError
 from ui import state
-from ui.common import data_caption, load_detector, model_key, model_picker, require_data, require_models, scores_for
+from ui.common import data_caption, load_detector, model_key, model_picker, require_data, require_models, scored_for
 
 if TYPE_CHECKING:
     import pandas as pd
     from streamlit.delta_generator import DeltaGenerator
 
     from core.artifacts import BundleInfo
+    from core.health import HealthReport
     from core.loading import EmailLog
 
 LOADED = "Loaded data"
@@ -39,11 +40,13 @@ class Choice:
 
 @dataclass(frozen=True)
 class Scored(Choice):
-    """A choice with its loaded detector (shared: never mutate) and scored rows (read only)."""
+    """A choice with its loaded detector (shared: never mutate), scored rows and health report
+    (read only; the report is None for a bundle saved before health profiles existed)."""
 
     detector: object
     key: tuple[str, str, str]
     scores: pd.DataFrame
+    health: HealthReport | None = None
 
 
 def datasets() -> dict[str, tuple[EmailLog, str]]:
@@ -90,8 +93,8 @@ def score_or_stop(choice: Choice) -> Scored:
         with st.spinner(f"Loading model {bundle.name}…"):
             detector = load_detector(key)
         with st.spinner(f"Scoring {len(log):,} rows with {bundle.name}…"):
-            scores = scores_for(key, choice.token, log)
+            scores, health = scored_for(key, choice.token, log)
     except DataError as error:
         st.error(str(error))
         st.stop()
-    return Scored(bundle, log, choice.token, detector, key, scores)
+    return Scored(bundle, log, choice.token, detector, key, scores, health)

@@ -44,6 +44,8 @@ TRAIN_SEED = "train.seed"
 TRAIN_NORMAL_ONLY = "train.normal_only"
 TRAIN_LIVE_CURVE = "train.live_curve"
 TRAIN_STOP = "train.stop"
+TRAIN_DATASET = "train.dataset"  # (EmailLog, token, why) to train on instead of the loaded data (Health sets it)
+TRAIN_USE_LOADED = "train.use_loaded"  # button: back to the loaded data
 
 # Shared: the model chosen last (Train sets it after saving, Detect/Models change it)
 MODEL_NAME = "models.selected"
@@ -90,6 +92,12 @@ EXPLORE_POINTS = "explore.points"
 EXPLORE_MAP = "explore.map"
 EXPLORE_DOWNLOAD = "explore.download"
 
+# Health page
+HEALTH_MODEL_PICKER = "health.model_picker"  # widgets
+HEALTH_DATASET = "health.dataset"
+HEALTH_RETRAIN_NEW = "health.retrain_new"
+HEALTH_RETRAIN_BOTH = "health.retrain_both"
+
 DEMO_ROWS = 3000
 DEMO_SEED = 0
 
@@ -100,6 +108,7 @@ PAGES = {
     "detect": ("pages/3_Detect.py", "Detect"),
     "explore": ("pages/4_Explore.py", "Explore"),
     "models": ("pages/5_Models.py", "Models"),
+    "health": ("pages/7_Health.py", "Model health"),
 }
 
 
