@@ -92,6 +92,27 @@ print(json.dumps({"seconds": done - loaded, "model_load": loaded - started, "rea
                   "score": scored - read, "write": done - scored}))
 """
 
+HEALTH = """
+import json, sys, time
+from core.artifacts import load_bundle
+from core.health import monitor_for
+from core.loading import read_log
+from core.scoring import score_log
+detector = load_bundle(sys.argv[2], sys.argv[3])
+log = read_log(sys.argv[1])
+timings = {"plain": [], "health": []}
+for _ in range(2):  # interleaved, fastest counts: a shared machine only adds time
+    started = time.perf_counter()
+    score_log(detector, log)
+    timings["plain"].append(time.perf_counter() - started)
+    started = time.perf_counter()
+    monitor = monitor_for(detector)
+    score_log(detector, log, monitor=monitor)
+    report = monitor.report()
+    timings["health"].append(time.perf_counter() - started)
+print(json.dumps({"plain": min(timings["plain"]), "health": min(timings["health"]), "verdict": report.verdict}))
+"""
+
 TRAIN = """
 import json, sys, time
 started = time.perf_counter()
@@ -190,6 +211,20 @@ def bench_scoring(report, sizes, model_dir: Path) -> dict:
             }
         )
     return growth
+
+
+def bench_health(report, rows: int, model_dir: Path) -> None:
+    """What the health check adds to scoring: the same log scored with and without a monitor."""
+    res, peak = in_subprocess(HEALTH, demo_csv(rows), "bench", model_dir)
+    added = res["health"] - res["plain"]
+    report.append(
+        {
+            "measure": f"health check while scoring {rows:,} rows",
+            "value": f"+{added:.1f} s ({added / res['plain']:+.0%} of scoring)",
+            "detail": f"scoring {res['plain']:.1f} s, with the check {res['health']:.1f} s; "
+            f"verdict {res['verdict']}; peak RSS {peak:,} MB",
+        }
+    )
 
 
 def bench_threshold(report, scores_path: Path) -> None:
@@ -440,7 +475,8 @@ def main(argv=None) -> int:
     from core.errors import BundleError
 
     try:
-        verify_bundle(model_dir / "bench")
+        if "health_profile" not in verify_bundle(model_dir / "bench"):
+            raise BundleError("saved before health profiles")
     except BundleError:
         if (model_dir / "bench").is_dir():
             delete_bundle("bench", model_dir)
@@ -471,6 +507,7 @@ def main(argv=None) -> int:
         bench_training(report)
         bench_quality(report)
     growth_score = bench_scoring(report, sizes, model_dir)
+    bench_health(report, sizes[-1], model_dir)
     bench_threshold(report, CACHE / f"scores_{sizes[-1]}.csv")
     growth_tsne = bench_tsne(report, sizes)
     if not args.skip_browser:
