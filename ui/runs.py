@@ -143,7 +143,12 @@ def feedback(run: RunInfo, flagged) -> None:
         if fps.empty:
             st.caption("No benign verdict yet.")
         else:
-            st.dataframe(fps.rename_axis("reason").reset_index(), hide_index=True, width="stretch")
+            st.dataframe(
+                fps.rename("benign").rename_axis("reason").reset_index(),
+                hide_index=True,
+                width="stretch",
+                column_config={"reason": st.column_config.TextColumn(width="large")},
+            )
     with right:
         target = st.slider("Target precision", 0.5, 1.0, 0.9, 0.05, key=state.REVIEW_TARGET_PRECISION)
         found = threshold_for_precision(active, target)
@@ -228,7 +233,11 @@ def allow_list(ws: Workspace) -> None:
             disabled=not use_expiry,
         )
         d[2].text_input("Note", key=state.REVIEW_RULE_NOTE)
-        d[3].checkbox("Also suppress in recorded runs", key=state.REVIEW_RULE_PAST)
+        d[3].checkbox(
+            "Apply to past runs",
+            key=state.REVIEW_RULE_PAST,
+            help="Also suppress matching rows of the runs recorded so far (audited per run).",
+        )
         st.button("Add rule", on_click=_add_rule, args=("", ""), kwargs={"keys": _RULE_KEYS}, key=state.REVIEW_RULE_ADD)
     rules = ws.rules(include_removed=True)
     if not rules:

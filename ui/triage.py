@@ -103,7 +103,8 @@ def marked_table(
     if suppression is not None and (rule > 0).any():
         table[SUPPRESSED_BY] = pd.array(rule, dtype="Int64")
         table.loc[rule == 0, SUPPRESSED_BY] = pd.NA
-    return table
+    # The triage state next to the UUID, where it is seen without scrolling the table sideways.
+    return table[["UUID", STATE, *[c for c in table.columns if c not in ("UUID", STATE)]]]
 
 
 def run_identity(model_name: str, model_checksum: str, data_name: str, data_id: str, threshold: float, rules) -> str:

@@ -156,14 +156,13 @@ def _set_verdicts(run_id: int, uuids: list[str], verdict: str, category_key: str
 
 def verdict_controls(run_id: int, uuids: list[str], prefix: str) -> None:
     """Reason category, note and one button per verdict for ``uuids`` of run ``run_id``."""
-    c = st.columns([2, 4, 1, 1, 1])
+    c = st.columns([1, 3])
     category, note = f"{prefix}.category", f"{prefix}.note"
     c[0].selectbox("Reason category", REASON_CATEGORIES, key=category, format_func=lambda v: v or "(none)")
     c[1].text_input("Note", key=note, placeholder="why (kept in the audit trail)")
-    for col, verdict, kind in zip(
-        c[2:], ("confirmed", "benign", "review"), ("primary", "secondary", "secondary"), strict=True
-    ):
-        col.write("")
+    buttons = st.columns([1, 1, 1, 3])
+    verdicts = ("confirmed", "benign", "review")
+    for col, verdict, kind in zip(buttons[:3], verdicts, ("primary", "secondary", "secondary"), strict=True):
         col.button(
             verdict.capitalize(),
             on_click=_set_verdicts,
@@ -171,6 +170,7 @@ def verdict_controls(run_id: int, uuids: list[str], prefix: str) -> None:
             key=f"{prefix}.{verdict}",
             type=kind,
             disabled=not uuids,
+            width="stretch",
             help=f"Mark the {len(uuids):,} selected message(s) {verdict}",
         )
 
