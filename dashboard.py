@@ -21,9 +21,10 @@ well: new senders writing to many people, look-alike domains, odd hours, unusual
 
 1. **Data** – upload CSV exports (or try the demo data) and check them.
 2. **Train** – fit a model on normal traffic and save it.
-3. **Detect** – score a log, set the threshold, review and download the flagged mail.
+3. **Detect** – score a log, set the threshold, review and download the flagged mail, save the run.
 4. **Explore** – see flagged mail on a 2-D map and pick groups of messages.
 5. **Models** – compare and delete saved models.
+6. **Review** – saved runs: verdicts, allow-list rules, audit trail, exports for the SOC's tools.
 """
 )
 
@@ -66,7 +67,7 @@ with right:
         )
 
 st.divider()
-cols = st.columns(5)
-for col, page in zip(cols, ("data", "train", "detect", "explore", "models"), strict=True):
+cols = st.columns(6)
+for col, page in zip(cols, ("data", "train", "detect", "explore", "models", "review"), strict=True):
     with col:
         link(page)

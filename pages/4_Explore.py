@@ -12,6 +12,8 @@ from ui.detect import map_table
 from ui.scored import choose_model_and_data, score_or_stop
 from ui.selection import selected_map_rows
 from ui.threshold import current_threshold
+from ui.triage import STATE, row_states
+from ui.workspace import active_suppression, lasso_verdicts, show_notice, verdict_maps
 
 page_setup("Explore")
 st.title("Explore")
@@ -41,7 +43,10 @@ with st.spinner(f"Computing the t-SNE map of up to {max_points:,} rows (this can
     points = tsne_for(scored.key, scored.token, int(max_points), scored.log, fitted_flags)
 
 table = map_table(scored.scores, scorable, points)
-flagged = table["error"].to_numpy(dtype=float) > threshold
+suppression, _ = active_suppression(scored)
+table[STATE] = row_states(scored.scores, table.index.to_numpy(), *verdict_maps(), suppression)
+# Rows an allow-list rule suppresses are scored but not flagged, as on Detect.
+flagged = (table["error"].to_numpy(dtype=float) > threshold) & (suppression.rule[table.index.to_numpy()] == 0)
 event = st.plotly_chart(
     charts.tsne_scatter(points, flagged, table),
     width="stretch",
@@ -51,7 +56,8 @@ event = st.plotly_chart(
 )
 st.caption(
     f"{len(points):,} rows on the map, {int(flagged.sum()):,} above the threshold. "
-    "Draw a box or lasso to list those rows."
+    "Draw a box or lasso to list those rows. Outlined points have a verdict or a known sender "
+    "(hover shows which)."
 )
 
 selected_rows = selected_map_rows(event, flagged)
@@ -63,6 +69,9 @@ else:
     st.subheader(f"Rows above the threshold on the map ({len(chosen):,})")
     st.caption("No selection: showing the flagged rows.")
 st.dataframe(chosen, hide_index=True, width="stretch", height=320, column_config=table_columns())
+show_notice()
+if selected_rows:
+    lasso_verdicts(scored.bundle.name, scored.token, chosen["UUID"].astype(str).tolist())
 st.download_button(
     "Download these rows (CSV)",
     to_csv_bytes(chosen.rename(columns={"error": ERROR})),  # times as ISO 8601 UTC, like every export

@@ -41,6 +41,7 @@ PAGES = [
     "pages/3_Detect.py",
     "pages/4_Explore.py",
     "pages/5_Models.py",
+    "pages/6_Review.py",
 ]
 TINY = dict(epochs=2, batch_size=64, seed=0)
 

@@ -183,11 +183,14 @@ def tsne_scatter(
 ) -> go.Figure:
     """Scattergl of the map, normal and anomalous as two traces.
 
-    ``points`` has x, y; ``hover`` (same length) has UUID, Sender, Subject, error. Each
+    ``points`` has x, y; ``hover`` (same length) has UUID, Sender, Subject, error and optionally
+    state (shown under the error; with it, rows with a verdict get a dark outline). Each
     point's ``customdata`` starts with its row number in ``points`` so selections map back.
     """
     flagged = np.asarray(flagged, dtype=bool)
     fig = go.Figure()
+    # Triage state (verdict, known sender, suppression) rides along when the page gives it.
+    state = hover["state"].astype(str).to_numpy() if "state" in hover else np.full(len(points), "", dtype=object)
     custom = (
         np.column_stack(
             [
@@ -196,14 +199,15 @@ def tsne_scatter(
                 hover["Sender"].astype(str).to_numpy(),
                 hover["Subject"].astype(str).str.slice(0, 80).to_numpy(),
                 hover["error"].to_numpy(dtype=float),
+                state,
             ]
         ).astype(object)
         if len(points)
-        else np.empty((0, 5), dtype=object)
+        else np.empty((0, 6), dtype=object)
     )
     template = (
         "UUID %{customdata[1]}<br>Sender %{customdata[2]}<br>Subject %{customdata[3]}"
-        "<br>error %{customdata[4]:.4g}<extra></extra>"
+        "<br>error %{customdata[4]:.4g}<br>%{customdata[5]}<extra></extra>"
     )
     for mask, name, color, size in ((~flagged, "normal", NORMAL_COLOR, 5), (flagged, "anomalous", ANOMALY_COLOR, 8)):
         fig.add_trace(
@@ -212,7 +216,12 @@ def tsne_scatter(
                 y=points["y"].to_numpy()[mask],
                 mode="markers",
                 name=f"{name} ({int(mask.sum()):,})",
-                marker=dict(color=color, size=size, opacity=0.75),
+                marker=dict(
+                    color=color,
+                    size=size,
+                    opacity=0.75,
+                    line=dict(color="#222222", width=np.where(state[mask] != "", 1.5, 0.0)),
+                ),
                 customdata=custom[mask],
                 hovertemplate=template,
             )

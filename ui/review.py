@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING
 
 import streamlit as st
 
-from core.scoring import flagged_csv, scores_csv
+from core.scoring import flagged_csv, to_csv_bytes
+from core.workspace.feedback import carry_over
 from ui import charts, state
 from ui.common import table_columns
-from ui.detect import explanation, flagged_table, operating_point
+from ui.detect import TABLE_LIMIT, explanation, operating_point
 from ui.selection import selected_table_row
+from ui.triage import Suppression, marked_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -19,13 +21,21 @@ if TYPE_CHECKING:
     from core.scoring import ThresholdView
 
 
-def downloads(scores: pd.DataFrame, threshold: float) -> None:
-    """Download buttons for the flagged rows and for every scored row at ``threshold``."""
+def _all_scores_csv(scores: pd.DataFrame, suppression: Suppression, threshold: float, verdicts) -> bytes:
+    """Every row with ``suppressed_by``, ``is_anomaly`` at ``threshold`` (false when suppressed),
+    and the earlier ``verdict`` / ``carry_over`` marks, as ``python -m core detect`` writes them."""
+    return to_csv_bytes(carry_over(suppression.apply(scores, threshold), *verdicts))
+
+
+def downloads(scores: pd.DataFrame, threshold: float, suppression: Suppression, verdicts) -> None:
+    """Download buttons for the flagged rows and for every scored row at ``threshold``.
+
+    Rows an allow-list rule suppresses are not flagged, so they are not in the flagged file."""
     d1, d2, _ = st.columns([1, 1, 2])
     # Files are written when clicked (not on every slider move): a million rows take seconds.
     d1.download_button(
         "Download flagged CSV",
-        lambda: flagged_csv(scores, threshold),
+        lambda: flagged_csv(scores[suppression.rule == 0], threshold),
         "flagged.csv",
         "text/csv",
         on_click="ignore",
@@ -34,23 +44,39 @@ def downloads(scores: pd.DataFrame, threshold: float) -> None:
     )
     d2.download_button(
         "Download all scores CSV",
-        lambda: scores_csv(scores, threshold),
+        lambda: _all_scores_csv(scores, suppression, threshold, verdicts),
         "scores.csv",
         "text/csv",
         on_click="ignore",
         key=state.DETECT_DOWNLOAD_ALL,
-        help="Every row with its error and reason; is_anomaly at this threshold.",
+        help="Every row with its error, reason and suppressed_by; is_anomaly at this threshold.",
     )
 
 
-def flagged_mail(scores: pd.DataFrame, view: ThresholdView, threshold: float) -> None:
-    """Downloads and the table of flagged rows (highest error first); a picked row is explained."""
+def flagged_mail(
+    scores: pd.DataFrame, view: ThresholdView, threshold: float, suppression: Suppression, verdicts
+) -> None:
+    """Downloads and the table of flagged rows (highest error first, known-bad senders ahead,
+    known-good ones last) with their triage state; a picked row is explained. ``verdicts``:
+    (by UUID, by sender) from the workspace."""
     st.subheader("Flagged mail")
-    flagged = view.flagged_count(threshold)
-    table = flagged_table(scores, view, threshold)
+    flagged = suppression.flagged_count(view, threshold)
+    positions = suppression.positions(view, threshold, limit=TABLE_LIMIT)
+    table = marked_table(scores, positions, *verdicts, suppression)
     if len(table) < flagged:
         st.caption(f"Showing the {len(table):,} highest of {flagged:,} flagged rows; the download has all.")
-    downloads(scores, threshold)
+    downloads(scores, threshold, suppression, verdicts)
+    suppressed = suppression.count_above(threshold)
+    if suppressed:
+        with st.expander(f"{suppressed:,} rows above the threshold are suppressed by allow-list rules (not flagged)"):
+            hidden = suppression.positions(view, threshold, suppressed=True, limit=TABLE_LIMIT)
+            st.dataframe(
+                marked_table(scores, hidden, *verdicts, suppression, order=False),
+                hide_index=True,
+                width="stretch",
+                key=state.DETECT_SUPPRESSED_TABLE,
+                column_config=table_columns(),
+            )
     if table.empty:
         st.info("No row is above this threshold. Lower it to flag mail.")
         return

@@ -86,11 +86,41 @@ DETECT_EXPLAIN_CHART = "detect.explain_chart"
 DETECT_ROC = "detect.roc"
 DETECT_PR = "detect.pr"
 
+DETECT_RECORD = "detect.record"  # "Save this run for review" button
+DETECT_RUNS = "detect.runs"  # {run identity: run id} recorded in this session (ui.workspace)
+DETECT_LAST_RUN = "detect.last_run"  # {(model, data token): run id}: where Explore's verdicts go
+DETECT_SUPPRESSED_TABLE = "detect.suppressed_table"
+
 # Explore page
 EXPLORE_MODEL_PICKER = "explore.model_picker"
 EXPLORE_POINTS = "explore.points"
 EXPLORE_MAP = "explore.map"
 EXPLORE_DOWNLOAD = "explore.download"
+EXPLORE_VERDICT = "explore.verdict"  # prefix of the lasso's verdict controls
+
+# Review page (and the workspace notices every page shares)
+WORKSPACE_NOTICE = "workspace.notice"  # (kind, text) of the last write, shown once
+REVIEW_RUN = "review.run"  # run id chosen (Detect sets it after saving a run)
+REVIEW_RUN_PICKER = "review.run_picker"
+REVIEW_TABLE = "review.table"  # the queue, multi-row selection
+REVIEW_PICK = "review.pick"  # multiselect of UUIDs (adds to the table selection)
+REVIEW_SHOW_SUPPRESSED = "review.show_suppressed"
+REVIEW_VERDICT = "review.verdict"  # prefix of the verdict controls
+REVIEW_ROW_RULE = "review.row_rule"  # prefix of the one-click rule buttons
+REVIEW_TARGET_PRECISION = "review.target_precision"
+REVIEW_BUDGET = "review.budget"
+REVIEW_AUDIT = "review.audit"
+REVIEW_EXPORT = "review.export"  # prefix: review.export.ecs ...
+REVIEW_RULE_KIND = "review.rule.kind"
+REVIEW_RULE_VALUE = "review.rule.value"
+REVIEW_RULE_RECIPIENT = "review.rule.recipient"
+REVIEW_RULE_USE_EXPIRY = "review.rule.use_expiry"
+REVIEW_RULE_EXPIRES = "review.rule.expires"
+REVIEW_RULE_NOTE = "review.rule.note"
+REVIEW_RULE_PAST = "review.rule.past"
+REVIEW_RULE_ADD = "review.rule.add"
+REVIEW_RULE_REMOVE_PICK = "review.rule.remove_pick"
+REVIEW_RULE_REMOVE = "review.rule.remove"
 
 # Health page
 HEALTH_MODEL_PICKER = "health.model_picker"  # widgets
@@ -108,6 +138,7 @@ PAGES = {
     "detect": ("pages/3_Detect.py", "Detect"),
     "explore": ("pages/4_Explore.py", "Explore"),
     "models": ("pages/5_Models.py", "Models"),
+    "review": ("pages/6_Review.py", "Review"),
     "health": ("pages/7_Health.py", "Model health"),
 }
 

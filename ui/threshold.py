@@ -117,11 +117,19 @@ def quick_rules(errors: np.ndarray, fitted: float, percentile: float, hi: float)
         )
 
 
-def threshold_metrics(view: ThresholdView, threshold: float, fitted: float, percentile: float) -> None:
-    """Flagged count and share at ``threshold``, the threshold and the model's own."""
-    flagged = view.flagged_count(threshold)
+def threshold_metrics(
+    view: ThresholdView, threshold: float, fitted: float, percentile: float, suppressed: int = 0
+) -> None:
+    """Flagged count and share at ``threshold``, the threshold and the model's own.
+
+    ``suppressed``: rows above the threshold an allow-list rule matched (not counted as flagged)."""
+    flagged = view.flagged_count(threshold) - suppressed
     m = st.columns(4)
-    m[0].metric("Flagged", f"{flagged:,}")
+    m[0].metric(
+        "Flagged",
+        f"{flagged:,}",
+        help=f"{suppressed:,} more above the threshold are suppressed by allow-list rules" if suppressed else None,
+    )
     m[1].metric("Flagged share", f"{flagged / len(view.sorted_errors):.2%}")
     m[2].metric("Threshold", f"{threshold:.4g}")
     m[3].metric("Model threshold", f"{fitted:.4g}", help=f"{percentile:g}th percentile of test errors")
