@@ -42,6 +42,7 @@ PAGES = [
     "pages/4_Explore.py",
     "pages/5_Models.py",
     "pages/6_Review.py",
+    "pages/7_Health.py",
 ]
 TINY = dict(epochs=2, batch_size=64, seed=0)
 
