@@ -25,6 +25,7 @@ well: new senders writing to many people, look-alike domains, odd hours, unusual
 4. **Explore** – see flagged mail on a 2-D map and pick groups of messages.
 5. **Models** – compare and delete saved models.
 6. **Review** – saved runs: verdicts, allow-list rules, audit trail, exports for the SOC's tools.
+7. **Model health** – does a new log still look like the model's training mail? Drift, reasons, retrain.
 """
 )
 
@@ -67,7 +68,7 @@ with right:
         )
 
 st.divider()
-cols = st.columns(6)
-for col, page in zip(cols, ("data", "train", "detect", "explore", "models", "review"), strict=True):
+pages = ("data", "train", "detect", "explore", "models", "review", "health")
+for col, page in zip(st.columns(len(pages)), pages, strict=True):
     with col:
         link(page)
