@@ -47,6 +47,8 @@ class TrainingJob:
         Bundle name (``None``: a timestamped default; a taken name gets a suffix).
     extra_metadata : dict, optional
         Added to the bundle's metadata, after the training metadata.
+    fit_options : dict, optional
+        Keyword arguments for ``fit`` (``always_keep``: benign-verdict rows screening must keep).
     log : EmailLog, optional
         The log ``frame`` came from: its source, size and column mapping go into the
         bundle's training metadata (:func:`core.provenance.training_metadata`, computed in
@@ -61,6 +63,7 @@ class TrainingJob:
     artifacts_dir: str | Path
     name: str | None = None
     extra_metadata: dict | None = None
+    fit_options: dict | None = None
     log: EmailLog | None = field(default=None, repr=False)
     status: str = field(default=PENDING, init=False)
     bundle: BundleInfo | None = field(default=None, init=False)
@@ -183,7 +186,7 @@ class TrainingJob:
     def _run(self) -> None:
         try:
             detector = AutoencoderDetector(**self.params)
-            detector.fit(self.frame, callback=self._on_epoch)
+            detector.fit(self.frame, callback=self._on_epoch, **(self.fit_options or {}))
             extra = {**training_metadata(self.log, self.frame), **(self.extra_metadata or {})}
             if self._stop.is_set():
                 extra["stopped_by_user"] = True

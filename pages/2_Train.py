@@ -14,6 +14,7 @@ from ui import charts, state
 from ui.common import data_caption, link, page_setup, require_data
 from ui.formatting import duration_text
 from ui.train import detector_defaults, feature_set_label, feature_sets
+from ui.workspace import training_rows_from_verdicts
 
 if TYPE_CHECKING:
     from core.jobs import TrainingJob
@@ -43,18 +44,23 @@ st.caption(f"Dataset: {data_caption(log)}")
 job: TrainingJob | None = st.session_state.get(state.TRAIN_JOB)
 
 
-def _start(params: dict, name: str | None, normal_only: bool) -> None:
+def _start(params: dict, name: str | None, normal_only: bool, use_verdicts: bool) -> None:
     from core.evaluation import labels_of
     from core.jobs import TrainingJob  # imported on use, like the detector's defaults (ui.train)
 
     frame = log.frame[log.scorable]
     if normal_only and LABEL in frame:
         frame = frame[labels_of(frame) == 0]
+    fit_options = None
+    st.session_state.pop(state.TRAIN_VERDICTS_USED, None)
+    if use_verdicts:
+        frame, fit_options = training_rows_from_verdicts(frame)
     new = TrainingJob(
         frame=frame,
         params=params,
         artifacts_dir=state.artifacts_dir(),
         name=name,
+        fit_options=fit_options,
         log=log,  # the job records the training data's source, size and fingerprint
     )
     st.session_state[state.TRAIN_JOB] = new.start()
@@ -119,6 +125,13 @@ with st.form(state.TRAIN_FORM):
         key=state.TRAIN_NORMAL_ONLY,
         help="Only when the data has a 'label' column. Labels are never used as features.",
     )
+    use_verdicts = st.checkbox(
+        "Use analysts' verdicts and known events",
+        value=True,
+        key=state.TRAIN_USE_VERDICTS,
+        help="Mail confirmed malicious on the Review page is left out of training, mail marked benign "
+        "is always kept (screening never leaves it out), and mail inside a known event is left out.",
+    )
     submitted = st.form_submit_button("Train", type="primary", disabled=busy)
 
 if submitted and not busy:
@@ -134,10 +147,12 @@ if submitted and not busy:
             trim_fraction=float(trim_fraction),
             seed=int(seed),
         )
-        _start(params, chosen, normal_only)
+        _start(params, chosen, normal_only, use_verdicts)
         job = st.session_state[state.TRAIN_JOB]
     except DataError as error:
         st.error(str(error))
+if job is not None and st.session_state.get(state.TRAIN_VERDICTS_USED):
+    st.caption(f"Training rows from analysts' work: {st.session_state[state.TRAIN_VERDICTS_USED]}")
 
 
 def _progress_view(current: TrainingJob) -> None:

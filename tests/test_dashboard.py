@@ -762,3 +762,39 @@ def test_other_charts_build():
     assert charts.domains_bar(pd.Series([3, 1], index=["a.com", "b.com"])).data[0].orientation == "h"
     days = pd.Series([1, 2], index=pd.date_range("2026-01-01", periods=2, tz="UTC"))
     assert len(charts.daily_bar(days).data[0].y) == 2
+
+
+def test_train_page_leaves_out_confirmed_mail_and_keeps_benign_mail(tiny_log, tmp_path, monkeypatch):
+    """The Review page's verdicts reach training: confirmed rows are not learned as normal,
+    benign rows are never trimmed by screening, and the page says how many of each."""
+    from core.workspace.store import Workspace
+    from tests.workspace_helpers import scores_frame
+
+    monkeypatch.setenv("EMAIL_AD_ARTIFACTS", str(tmp_path))
+    rows = tiny_log.frame[tiny_log.scorable].head(5)
+    ws = Workspace.open(None, tmp_path)
+    run = ws.record_run(
+        scores_frame(
+            [{"UUID": u, "Sender": s, "error": 2.0} for u, s in zip(rows["UUID"], rows["Sender"], strict=True)]
+        ),
+        1.0,
+        model_name="earlier",
+        data_name="earlier.csv",
+    )
+    confirmed, benign = list(rows["UUID"][:3]), list(rows["UUID"][3:])
+    ws.set_verdicts(run.id, confirmed, "confirmed")
+    ws.set_verdicts(run.id, benign, "benign")
+
+    at = seeded("pages/2_Train.py", tiny_log)
+    at.run()
+    at.number_input(key=state.TRAIN_EPOCHS).set_value(2)
+    at.number_input(key=state.TRAIN_BATCH_SIZE).set_value(64)
+    assert at.checkbox(key=state.TRAIN_USE_VERDICTS).value  # on by default
+    at.button[0].click().run()
+    no_exception(at)
+    job = at.session_state[state.TRAIN_JOB]
+    assert not set(confirmed) & set(job.frame["UUID"]) and len(job.frame) == int(tiny_log.scorable.sum()) - 3
+    keep = job.fit_options["always_keep"]
+    assert set(job.frame["UUID"][keep]) == set(benign)
+    assert any("left out 3 confirmed, kept 2 benign" in c.value for c in at.caption)
+    assert job.wait(120) and job.status == DONE, job.error

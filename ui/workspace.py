@@ -243,3 +243,22 @@ def lasso_verdicts(model: str, data_token: str, uuids: list[str]) -> None:
     if len(in_run) < len(uuids):
         st.caption(f"{len(uuids) - len(in_run):,} selected row(s) were not flagged in run {run_id} and are left out.")
     verdict_controls(run_id, in_run, state.EXPLORE_VERDICT)
+
+
+def training_rows_from_verdicts(frame: pd.DataFrame) -> tuple[pd.DataFrame, dict | None]:
+    """The rows to train on with the workspace's verdicts and known events, and the fit options.
+
+    Says on the page how many were left out and kept (the same line ``train --use-verdicts``
+    prints); raises DataError when nothing would be left.
+    """
+    from core.workspace.feedback import training_selection
+
+    ws = workspace()
+    selection = training_selection(frame, ws.verdicts_by_uuid(), ws.active_events())
+    st.session_state[state.TRAIN_VERDICTS_USED] = selection.summary()
+    if len(selection.frame) == 0:
+        raise DataError(
+            "Every training row has a confirmed verdict or lies inside a known event: nothing is left to "
+            "learn normal mail from."
+        )
+    return selection.frame, {"always_keep": selection.keep}
