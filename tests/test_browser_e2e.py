@@ -132,7 +132,7 @@ def shot(page, name: str) -> None:
         page.set_viewport_size({"width": 1280, "height": 800})
 
 
-def wait_idle(page, timeout: float = 120_000) -> None:
+def wait_idle(page, timeout: float = 300_000) -> None:
     """Until Streamlit has finished running the script (no 'Running…' status widget)."""
     page.wait_for_timeout(300)
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
@@ -196,7 +196,7 @@ def test_full_analyst_flow(server, browser_page):
         page.get_by_label("Model name", exact=True).fill("e2e-model")
         page.get_by_label("Model name", exact=True).press("Tab")
         page.get_by_role("button", name="Train", exact=True).click()
-        page.get_by_text(re.compile(r"Saved model e2e-model")).first.wait_for(timeout=180_000)
+        page.get_by_text(re.compile(r"Saved model e2e-model")).first.wait_for(timeout=600_000)
         wait_idle(page)
         page.locator(".js-plotly-plot").nth(1).wait_for()
         shot(page, "05_train_done")
