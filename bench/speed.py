@@ -220,7 +220,7 @@ def bench_health(report, rows: int, model_dir: Path) -> None:
     report.append(
         {
             "measure": f"health check while scoring {rows:,} rows",
-            "value": f"+{added:.1f} s ({added / res['plain']:+.0%} of scoring)",
+            "value": f"{added:+.1f} s ({added / res['plain']:+.0%} of scoring)",
             "detail": f"scoring {res['plain']:.1f} s, with the check {res['health']:.1f} s; "
             f"verdict {res['verdict']}; peak RSS {peak:,} MB",
         }
