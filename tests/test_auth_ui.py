@@ -102,6 +102,11 @@ def test_a_viewer_sees_no_write_controls(artifacts, db):
     assert "Your role viewer may not train models" in train.info[0].value and not train.get("form_submit_button")
     access = page("pages/8_Access.py", signed_in(VIC))
     assert access.dataframe and "Save role" not in buttons(access)
+    for path in ("pages/3_Detect.py", "pages/4_Explore.py", "pages/7_Health.py"):
+        scoring = page(path, signed_in(VIC))
+        assert [i.value for i in scoring.info] == [
+            "Your role viewer may not score logs; ask an administrator for the analyst role."
+        ]
 
 
 def test_a_delete_clicked_after_the_role_was_taken_away_is_refused_on_the_server(artifacts, db):
