@@ -6,12 +6,13 @@ import streamlit as st
 
 from core.artifacts import list_bundles
 from core.errors import DataError
-from ui import charts, state
+from ui import auth, charts, state
 from ui.common import link, load_demo, model_key, new_values_for, page_setup, profile_for
 from ui.formatting import time_text
 from ui.upload import handle_uploads
 
 page_setup("Data")
+auth.page_requires("upload")
 st.title("Data")
 st.caption("Upload one or more CSV exports of your mail gateway log; several files are read as one log.")
 

@@ -10,7 +10,7 @@ import streamlit as st
 from core.artifacts import check_name, default_name
 from core.errors import DataError
 from core.schema import LABEL
-from ui import charts, state
+from ui import auth, charts, state
 from ui.common import data_caption, link, page_setup, require_data
 from ui.formatting import duration_text
 from ui.train import detector_defaults, feature_set_label, feature_sets
@@ -25,6 +25,7 @@ if _done is not None and _done.bundle is not None and st.session_state.get(state
     st.session_state[state.MODEL_NAME] = _done.bundle.name
     st.session_state[state.TRAIN_ANNOUNCED] = _done.bundle.name
 page_setup("Train")
+auth.page_requires("train")
 st.title("Train a model")
 
 log = require_data()

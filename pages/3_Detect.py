@@ -5,13 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 from core.scoring import ThresholdView
-from ui import health, review, state, threshold
+from ui import auth, health, review, state, threshold
 from ui.common import curves_for, link, page_setup, view_for
 from ui.scored import Scored, choose_model_and_data, score_or_stop
 from ui.triage import Suppression
 from ui.workspace import active_suppression, record_button, verdict_maps
 
 page_setup("Detect")
+auth.page_requires("score")
 st.title("Detect anomalies")
 
 choice, _ = choose_model_and_data([2, 3], picker_key=state.DETECT_MODEL_PICKER, dataset_key=state.DETECT_DATASET)

@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from core.scoring import ERROR, IS_ANOMALY, to_csv_bytes
-from ui import charts, state
+from ui import auth, charts, state
 from ui.common import link, page_setup, table_columns, tsne_for
 from ui.detect import map_table
 from ui.scored import choose_model_and_data, score_or_stop
@@ -16,6 +16,7 @@ from ui.triage import STATE, row_states
 from ui.workspace import active_suppression, lasso_verdicts, show_notice, verdict_maps
 
 page_setup("Explore")
+auth.page_requires("score")
 st.title("Explore")
 
 choice, (middle,) = choose_model_and_data([2, 1, 2], picker_key=state.EXPLORE_MODEL_PICKER)

@@ -8,7 +8,7 @@ import streamlit as st
 from core.artifacts import delete_bundle, list_bundles
 from core.errors import DataError
 from core.provenance import data_source
-from ui import charts, state
+from ui import auth, charts, state
 from ui.common import link, page_setup
 from ui.formatting import time_text
 
@@ -76,6 +76,7 @@ if chosen:
                 key=state.models_curve(name),
             )
 
+auth.stop_unless("delete")  # deleting is for admins; _confirm checks again
 st.subheader("Delete a model")
 victim = st.selectbox("Model to delete", names, index=None, placeholder="Choose a model…", key=state.MODELS_DELETE_PICK)
 
@@ -93,6 +94,7 @@ def _confirm() -> None:
     if name is None:
         return
     try:
+        auth.require("delete")  # on the server, whatever the browser sent
         delete_bundle(name, root)
     except DataError as error:
         st.session_state[state.MODELS_DELETE_ERROR] = str(error)

@@ -10,6 +10,7 @@ import streamlit as st
 
 from core.artifacts import BundleInfo, list_bundles, load_bundle
 from ui import state
+from ui.auth import signed_in_user
 from ui.formatting import time_text
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 def page_setup(title: str) -> None:
     st.set_page_config(page_title=f"{title} · Email anomaly detector", layout="wide")
+    signed_in_user()  # the gate: with sign-in configured, nothing below runs for a visitor
     sidebar()
 
 

@@ -130,6 +130,17 @@ HEALTH_DATASET = "health.dataset"
 HEALTH_RETRAIN_NEW = "health.retrain_new"
 HEALTH_RETRAIN_BOTH = "health.retrain_both"
 
+# Sign-in (ui/auth.py) and the Access page
+AUTH_IDENTITY = "auth.identity"  # ui.auth.Identity of this session
+AUTH_RECORDED = "auth.recorded"  # e-mail already recorded in the workspace this session
+AUTH_SIGN_IN = "auth.sign_in"  # widgets
+AUTH_SIGN_OUT = "auth.sign_out"
+ACCESS_FORM = "access.form"
+ACCESS_USER = "access.user"
+ACCESS_ROLE = "access.role"
+ACCESS_SAVE = "access.save"
+ACCESS_MESSAGE = "access.message"  # (kind, text) of the last role change, shown once
+
 DEMO_ROWS = 3000
 DEMO_SEED = 0
 
@@ -142,6 +153,7 @@ PAGES = {
     "models": ("pages/5_Models.py", "Models"),
     "review": ("pages/6_Review.py", "Review"),
     "health": ("pages/7_Health.py", "Model health"),
+    "access": ("pages/8_Access.py", "Access"),
 }
 
 

@@ -6,7 +6,8 @@ One database behind SQLAlchemy 2 (schema by Alembic, migrated on open): SQLite
 
 - :class:`Workspace` (``Workspace.open(db_url, artifacts_dir)``): record_run, runs, run,
   flagged, set_verdicts, verdicts_by_uuid / _by_sender, add_rule, rules, remove_rule,
-  apply_rules, reapply_rules, add_event, events, remove_event, apply_events, audit.
+  apply_rules, reapply_rules, add_event, events, remove_event, apply_events, audit; users and roles
+  (`actor=`, ensure_user, user_role, set_role, users, require).
 - :mod:`core.workspace.events`: known events (time windows scored but not flagged nor trained on).
 - :mod:`core.workspace.feedback`: training_selection, precision_at, false_positives_by_reason,
   threshold_for_budget, threshold_for_precision, carry_over, carry_over_order.
@@ -46,9 +47,11 @@ _LAZY = {
             "EventInfo",
             "RuleInfo",
             "RunInfo",
+            "UserInfo",
             "Workspace",
             "bundle_checksum",
             "default_analyst",
+            "normalize_email",
             "open_workspace",
             "sha256_of_bytes",
         ),

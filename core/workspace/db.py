@@ -33,7 +33,7 @@ WRITE_ATTEMPTS = 4  # a write that still finds SQLite locked is tried this often
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # The newest migration; a database already there opens without importing Alembic (a test
 # keeps this in step with migrations/versions).
-HEAD = "0003"
+HEAD = "0004"
 
 T = TypeVar("T")
 _ENGINES: dict[tuple[str, float], Engine] = {}

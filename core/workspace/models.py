@@ -142,6 +142,19 @@ class KnownEvent(Base):
         return f"{self.starts:%Y-%m-%d %H:%MZ} – {self.ends:%Y-%m-%d %H:%MZ}"
 
 
+class User(Base):
+    """Someone who signed in, and their role (``core.access.ROLES``). Emails are kept lower-case."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    created: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(320), default="")  # who gave the role ("" = first sign-in)
+
+
 class AuditEntry(Base):
     """One change: who, when, what (entity + id), old → new (JSON text). Only ever appended."""
 
@@ -151,8 +164,8 @@ class AuditEntry(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     analyst: Mapped[str] = mapped_column(String(200), default="")
-    action: Mapped[str] = mapped_column(String(40))  # verdict, run, rule.add/remove/apply, event.add/remove
-    entity: Mapped[str] = mapped_column(String(40))  # flagged_row, run, rule, event
+    action: Mapped[str] = mapped_column(String(40))  # verdict, run, rule.add/remove/apply, event.add/remove, role
+    entity: Mapped[str] = mapped_column(String(40))  # flagged_row, run, rule, event, user
     entity_id: Mapped[str] = mapped_column(Text)
     run_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     old: Mapped[str] = mapped_column(Text, default="")

@@ -7,6 +7,11 @@
 >>> ws.set_verdicts(run.id, ["uuid-1", "uuid-2"], "benign", note="newsletter", analyst="ana")
 >>> ws.flagged(run.id)                                       # the queue with current verdicts
 
+Roles: ``Workspace(url, actor="ana@example.org")`` acts as that user; every write then checks
+their role (kept in the ``users`` table, :mod:`core.access` has the matrix) inside its own
+transaction and is recorded under that name. Without an actor (one analyst on their own machine,
+the CLI) nothing is checked: the local user is the administrator.
+
 Every public write is one transaction (all or nothing) and appends to the audit trail in
 that same transaction. Results are plain dataclasses and DataFrames, usable after the
 session closed (a dashboard keeps them across reruns).
@@ -26,14 +31,15 @@ from typing import TypeVar
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from core.access import check_role, require
 from core.errors import DataError
 from core.schema import RECIPIENT, SENDER, SUBJECT, TIME, UUID
 from core.workspace import db
 from core.workspace.events import KNOWN_EVENT, EventSpec, check_window, match_events
-from core.workspace.models import VERDICTS, AuditEntry, FlaggedRow, KnownEvent, Rule, Run, utcnow
+from core.workspace.models import VERDICTS, AuditEntry, FlaggedRow, KnownEvent, Rule, Run, User, utcnow
 from core.workspace.rules import SUPPRESSED_BY, RuleSpec, check_expiry, check_rule, match_rules, sender_address, today
 
 T = TypeVar("T")
@@ -131,6 +137,15 @@ class EventInfo:
 
 
 @dataclass(frozen=True)
+class UserInfo:
+    email: str
+    role: str
+    created: datetime
+    updated: datetime
+    updated_by: str
+
+
+@dataclass(frozen=True)
 class AuditInfo:
     id: int
     at: datetime
@@ -203,6 +218,18 @@ def _audit_info(entry: AuditEntry) -> AuditInfo:
     return AuditInfo(*(getattr(entry, name) for name in fields))
 
 
+def _user_info(user: User) -> UserInfo:
+    return UserInfo(user.email, user.role, user.created, user.updated, user.updated_by)
+
+
+def normalize_email(email: str) -> str:
+    """Identities compare case-insensitively (``Ana@X.org`` is ``ana@x.org``)."""
+    email = (email or "").strip().lower()
+    if not email:
+        raise DataError("No user given: expected an e-mail address (the signed-in identity).")
+    return email
+
+
 def _json(value) -> str:
     return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
 
@@ -218,10 +245,23 @@ def _times(values: pd.Series) -> list[datetime | None]:
 
 class Workspace:
     """One workspace database. Cheap to create: engines are shared per URL, the schema is
-    migrated to head the first time a process opens a URL."""
+    migrated to head the first time a process opens a URL.
 
-    def __init__(self, url: str, *, busy_timeout: float = db.BUSY_TIMEOUT, attempts: int = db.WRITE_ATTEMPTS):
+    ``actor``: the signed-in user this object acts for. Given, every write checks that user's
+    role and is recorded under that name (an ``analyst=`` argument is then ignored); ``None``
+    (no sign-in configured) checks nothing, as for the one local analyst.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        actor: str | None = None,
+        busy_timeout: float = db.BUSY_TIMEOUT,
+        attempts: int = db.WRITE_ATTEMPTS,
+    ):
         self.url = url
+        self.actor = normalize_email(actor) if actor is not None else None
         self.attempts = attempts
         self.engine = db.open_engine(url, busy_timeout=busy_timeout)
 
@@ -235,9 +275,14 @@ class Workspace:
 
     # -- transactions --------------------------------------------------------------------
 
-    def _write(self, work: Callable[[Session], T]) -> T:
+    def _write(self, work: Callable[[Session], T], action: str | None = None) -> T:
+        """Run ``work`` in one write transaction; with an actor, their role must allow ``action``
+        (checked inside the transaction, so a role taken away a moment ago counts)."""
+
         def transaction():
             with db.write_session(self.engine) as session, session.begin():
+                if action is not None and self.actor is not None:
+                    require(self._role(session, self.actor), action)
                 return work(session)
 
         return db.retrying(transaction, self.url, attempts=self.attempts)
@@ -248,6 +293,16 @@ class Workspace:
                 return work(session)
 
         return db.retrying(transaction, self.url, attempts=self.attempts)
+
+    def _who(self, analyst: str | None) -> str:
+        """The name a write is recorded under: the actor when there is one, else ``analyst`` or the local user."""
+        return self.actor or analyst or default_analyst()
+
+    @staticmethod
+    def _role(session: Session, email: str) -> str:
+        """A user's role; someone not (yet) in the table is a viewer."""
+        role = session.scalars(select(User.role).where(User.email == email)).first()
+        return role or "viewer"
 
     @staticmethod
     def _audit(session: Session, analyst: str, action: str, entity: str, entity_id, run_id=None, old="", new=""):
@@ -294,7 +349,7 @@ class Workspace:
         rules and events are matched now. Rows above the threshold inside a known event are not
         stored (they never reach the queue); the run counts them in ``n_in_events``.
         """
-        analyst = analyst or default_analyst()
+        analyst = self._who(analyst)
         errors = scores[ERROR].to_numpy(dtype=float)
         above = np.flatnonzero(np.isfinite(errors) & (errors > threshold))
         if KNOWN_EVENT in scores:
@@ -380,7 +435,7 @@ class Workspace:
             )
             return _run_info(run)
 
-        return self._write(work)
+        return self._write(work, "score")
 
     def runs(self, limit: int | None = None) -> list[RunInfo]:
         """Recorded runs, newest first, with how many of their flagged rows have a verdict."""
@@ -480,7 +535,7 @@ class Workspace:
         wanted = list(dict.fromkeys(str(u) for u in uuids))
         if not wanted:
             raise DataError("No UUIDs given: name at least one flagged message of the run.")
-        analyst = analyst or default_analyst()
+        analyst = self._who(analyst)
         new = {"verdict": verdict, "reason": reason, "note": note}
 
         def work(session: Session) -> int:
@@ -516,7 +571,7 @@ class Workspace:
                 changed += 1
             return changed
 
-        return self._write(work)
+        return self._write(work, "verdicts")
 
     def verdicts_by_uuid(self) -> dict[str, str]:
         """Each message's latest verdict over all runs."""
@@ -565,7 +620,7 @@ class Workspace:
         """
         value, recipient = check_rule(kind, value, recipient)
         expires = check_expiry(expires)
-        analyst = analyst or default_analyst()
+        analyst = self._who(analyst)
 
         def work(session: Session) -> RuleInfo:
             rule = Rule(
@@ -586,7 +641,7 @@ class Workspace:
                 self._reapply(session, [rule], None, analyst)
             return _rule_info(rule, today())
 
-        return self._write(work)
+        return self._write(work, "rules")
 
     def rules(self, *, include_removed: bool = False) -> list[RuleInfo]:
         """Rules by id; expired ones included (state ``expired``), removed ones on request."""
@@ -606,7 +661,7 @@ class Workspace:
 
     def remove_rule(self, rule_id: int, *, analyst: str | None = None) -> RuleInfo:
         """Take a rule off the list (kept, marked removed, audited). Rows it suppressed stay so."""
-        analyst = analyst or default_analyst()
+        analyst = self._who(analyst)
 
         def work(session: Session) -> RuleInfo:
             rule = session.scalars(select(Rule).where(Rule.id == int(rule_id)).with_for_update()).first()
@@ -617,7 +672,7 @@ class Workspace:
             self._audit(session, analyst, "rule.remove", "rule", rule.id, old=rule.label, new="removed")
             return _rule_info(rule, today())
 
-        return self._write(work)
+        return self._write(work, "rules")
 
     def apply_rules(self, scores: pd.DataFrame, threshold: float | None = None) -> pd.DataFrame:
         """``scores`` with ``suppressed_by`` (the active rule matching each row, else empty) and
@@ -632,14 +687,14 @@ class Workspace:
 
     def reapply_rules(self, run_id: int | None = None, *, analyst: str | None = None) -> int:
         """Suppress rows of past runs (one, or all) that today's active rules match; returns how many."""
-        analyst = analyst or default_analyst()
+        analyst = self._who(analyst)
 
         def work(session: Session) -> int:
             day = today()
             rules = [r for r in session.scalars(select(Rule).order_by(Rule.id)) if r.active_on(day)]
             return self._reapply(session, rules, run_id, analyst)
 
-        return self._write(work)
+        return self._write(work, "rules")
 
     def _reapply(self, session: Session, rules: list[Rule], run_id: int | None, analyst: str) -> int:
         specs = [RuleSpec(r.id, r.kind, r.value, r.recipient, r.expires) for r in rules]
@@ -693,7 +748,7 @@ class Workspace:
         flagged nor trained on. Times are datetimes, dates or ISO text; ``note`` is optional."""
         start, end = check_window(starts, ends)
         note = (note or "").strip()
-        analyst = analyst or default_analyst()
+        analyst = self._who(analyst)
 
         def work(session: Session) -> EventInfo:
             event = KnownEvent(starts=start, ends=end, note=note, created=utcnow(), created_by=analyst, removed_by="")
@@ -704,7 +759,7 @@ class Workspace:
             )
             return _event_info(event)
 
-        return self._write(work)
+        return self._write(work, "events")
 
     def events(self, *, include_removed: bool = False) -> list[EventInfo]:
         """Known events by id; removed ones on request (state ``removed``)."""
@@ -723,7 +778,7 @@ class Workspace:
     def remove_event(self, event_id: int, *, analyst: str | None = None) -> EventInfo:
         """Take an event off the list (kept, marked removed, audited): its window stops matching.
         Runs recorded while it was active keep their counts."""
-        analyst = analyst or default_analyst()
+        analyst = self._who(analyst)
 
         def work(session: Session) -> EventInfo:
             query = select(KnownEvent).where(KnownEvent.id == int(event_id)).with_for_update()
@@ -735,7 +790,7 @@ class Workspace:
             self._audit(session, analyst, "event.remove", "event", event.id, old=event.label, new="removed")
             return _event_info(event)
 
-        return self._write(work)
+        return self._write(work, "events")
 
     def apply_events(self, scores: pd.DataFrame, events: list[EventSpec] | None = None) -> pd.DataFrame:
         """``scores`` with ``known_event`` (the active event whose window holds each row's
@@ -745,6 +800,85 @@ class Workspace:
         if IS_ANOMALY in out:
             out[IS_ANOMALY] = out[IS_ANOMALY].to_numpy(dtype=bool) & matched.isna().to_numpy()
         return out
+
+    # -- users and roles -----------------------------------------------------------------
+
+    def user_role(self, email: str) -> str | None:
+        """``email``'s role, or ``None`` if they never signed in nor were given one."""
+        email = normalize_email(email)
+        return self._read(lambda session: session.scalars(select(User.role).where(User.email == email)).first())
+
+    def role(self) -> str:
+        """The actor's role; ``admin`` without an actor (the one local analyst may do everything)."""
+        if self.actor is None:
+            return "admin"
+        return self._read(lambda session: self._role(session, self.actor))
+
+    def require(self, action: str) -> None:
+        """Raise :class:`core.access.PermissionDenied` unless the actor may do ``action``
+        (for actions outside the database, e.g. deleting a model bundle)."""
+        require(self.role(), action)
+
+    @staticmethod
+    def _lock_users(session: Session) -> None:
+        # "First user becomes admin" must see every concurrent first sign-in: SQLite's writes are
+        # already serialized (BEGIN IMMEDIATE); PostgreSQL needs the table locked against inserts.
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE"))
+
+    def ensure_user(self, email: str) -> str:
+        """Record a signed-in user and return their role: the first user of a workspace becomes
+        admin, anyone else starts as viewer until an admin gives them a role. Audited when new."""
+        email = normalize_email(email)
+
+        def work(session: Session) -> str:
+            self._lock_users(session)
+            user = session.scalars(select(User).where(User.email == email)).first()
+            if user is not None:
+                return user.role
+            first = session.scalar(select(func.count()).select_from(User)) == 0
+            role = "admin" if first else "viewer"
+            now = utcnow()
+            session.add(User(email=email, role=role, created=now, updated=now, updated_by=""))
+            why = "first user of the workspace" if first else "first sign-in"
+            self._audit(session, email, "role", "user", email, old={"role": None}, new={"role": role, "why": why})
+            return role
+
+        return self._write(work)
+
+    def set_role(self, email: str, role: str, *, by: str) -> UserInfo:
+        """Give ``email`` the ``role`` (viewer, analyst, admin); ``by`` must be an admin. Someone
+        who never signed in is added with that role. The last admin cannot step down. Audited old → new."""
+        email, by, role = normalize_email(email), normalize_email(by), check_role(role)
+
+        if self.actor is not None and by != self.actor:
+            raise DataError(f"This workspace acts for {self.actor}; it cannot change roles as {by}.")
+
+        def work(session: Session) -> UserInfo:
+            self._lock_users(session)
+            require(self._role(session, by), "roles")
+            user = session.scalars(select(User).where(User.email == email)).first()
+            old = user.role if user is not None else None
+            if old == role:
+                return _user_info(user)
+            if old == "admin":
+                admins = session.scalar(select(func.count()).select_from(User).where(User.role == "admin"))
+                if admins <= 1:
+                    raise DataError(f"{email} is the workspace's only admin; give someone else the admin role first.")
+            now = utcnow()
+            if user is None:
+                user = User(email=email, role=role, created=now, updated=now, updated_by=by)
+                session.add(user)
+            user.role, user.updated, user.updated_by = role, now, by
+            self._audit(session, by, "role", "user", email, old={"role": old}, new={"role": role})
+            session.flush()
+            return _user_info(user)
+
+        return self._write(work)
+
+    def users(self) -> list[UserInfo]:
+        """Everyone with a role, by e-mail."""
+        return self._read(lambda session: [_user_info(u) for u in session.scalars(select(User).order_by(User.email))])
 
     # -- audit ---------------------------------------------------------------------------
 
