@@ -8,12 +8,27 @@ kept only ``data_source`` (dashboard) — :func:`data_source` reads both.
 
 from __future__ import annotations
 
+import getpass
 import hashlib
+import os
 
 import pandas as pd
 
 from core.loading import EmailLog
 from core.schema import TIME
+
+ANALYST_ENV = "EMAIL_AD_ANALYST"
+
+
+def default_analyst() -> str:
+    """Who is acting without sign-in: ``$EMAIL_AD_ANALYST``, else the login name."""
+    name = os.environ.get(ANALYST_ENV, "").strip()
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
 
 
 def sha256_of_frame(frame: pd.DataFrame) -> str:
@@ -22,7 +37,7 @@ def sha256_of_frame(frame: pd.DataFrame) -> str:
     return hashlib.sha256(hashed.tobytes()).hexdigest()
 
 
-def training_metadata(log: EmailLog | None, used_rows: pd.DataFrame) -> dict:
+def training_metadata(log: EmailLog | None, used_rows: pd.DataFrame, trained_by: str | None = None) -> dict:
     """Bundle metadata describing the training data.
 
     ``log`` is the log as loaded (None when the rows didn't come from one); ``used_rows``
@@ -33,7 +48,8 @@ def training_metadata(log: EmailLog | None, used_rows: pd.DataFrame) -> dict:
                            "rows_skipped": rows without a readable time,
                            "sha256": fingerprint of used_rows,
                            "time_range": [first, last time in used_rows] (str) or None},
-         "column_mapping": {field: header in the file}, "preset": preset name or None}
+         "column_mapping": {field: header in the file}, "preset": preset name or None,
+         "trained_by": who trained it (the signed-in e-mail, else :func:`default_analyst`)}
     """
     times = used_rows[TIME].dropna() if TIME in used_rows else pd.Series(dtype=object)
     if log is None:
@@ -50,6 +66,7 @@ def training_metadata(log: EmailLog | None, used_rows: pd.DataFrame) -> dict:
         },
         "column_mapping": dict(log.report.columns) if log is not None else {},
         "preset": log.report.preset if log is not None else None,
+        "trained_by": trained_by or default_analyst(),
     }
 
 

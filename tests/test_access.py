@@ -100,6 +100,8 @@ def test_a_workspace_acting_for_a_viewer_refuses_every_write_and_writes_nothing(
         "change known events": lambda: viewer.add_event("2026-11-03", "2026-11-04"),
         "change known events ": lambda: viewer.remove_event(event.id),
         "delete models and runs": lambda: viewer.require("delete"),
+        "delete models and runs ": lambda: viewer.delete_run(run.id),
+        "delete models and runs  ": lambda: viewer.record_model_deletion("demo"),
     }
     for phrase, write in writes.items():
         with pytest.raises(PermissionDenied) as refused:
@@ -128,6 +130,9 @@ def test_an_analyst_writes_under_their_own_name_and_a_role_taken_away_counts_at_
     assert {e.analyst for e in ana.audit(run.id)} == {ANA}
     with pytest.raises(PermissionDenied, match="Your role analyst may not delete models and runs"):
         ana.require("delete")
+    with pytest.raises(PermissionDenied, match="Your role analyst may not delete models and runs"):
+        ana.delete_run(run.id)
+    assert ana.run(run.id).id == run.id  # still there
     Workspace(db_url).set_role(ANA, "viewer", by=ADMIN)
     with pytest.raises(PermissionDenied, match="Your role viewer may not write verdicts"):
         ana.set_verdicts(run.id, ["msg-006"], "benign")
@@ -140,3 +145,22 @@ def test_without_an_actor_nothing_is_checked_and_the_local_user_is_admin(db_url,
     ws.require("delete")
     run = ws.record_run(sample_scores(), 1.0, model_name="demo", data_name="demo.csv")
     assert ws.run(run.id).analyst == "local-analyst"
+
+
+def test_an_admin_deletes_a_run_and_the_trail_keeps_what_it_held(db_url):
+    Workspace(db_url).ensure_user(ADMIN)
+    admin = Workspace(db_url, actor=ADMIN)
+    kept = admin.record_run(sample_scores(), 1.0, model_name="demo", data_name="kept.csv")
+    gone = admin.record_run(sample_scores(), 1.0, model_name="demo", data_name="gone.csv")
+    admin.set_verdicts(gone.id, ["msg-005"], "confirmed")
+    deleted = admin.delete_run(gone.id)
+    assert deleted.id == gone.id and [r.id for r in admin.runs()] == [kept.id]
+    with pytest.raises(DataError, match=f"No run {gone.id}"):
+        admin.flagged(gone.id)
+    assert "msg-005" not in admin.verdicts_by_uuid()  # its verdicts went with it
+    trail = admin.audit(gone.id)
+    assert [e.action for e in trail] == ["run", "verdict", "run.delete"]
+    assert trail[-1].analyst == ADMIN and json.loads(trail[-1].old)["verdicts"] == 1
+    admin.record_model_deletion("demo", "abc")
+    (entry,) = [e for e in admin.audit() if e.action == "model.delete"]
+    assert (entry.entity_id, json.loads(entry.old), entry.analyst) == ("demo", {"checksum": "abc"}, ADMIN)

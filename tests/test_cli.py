@@ -21,6 +21,7 @@ from core.demo import make_demo_log
 from core.jobs import DONE, TrainingJob
 from core.loading import read_log
 from core.model import EpochProgress
+from core.provenance import default_analyst
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,8 +120,9 @@ def test_cli_and_job_bundles_record_the_same_training_metadata(cli_trained):
         next(b for b in list_bundles(work / "art") if b.name == n).metadata for n in ("demo", job.bundle.name)
     )
     assert set(by_cli) == set(by_job)
-    for key in ("training_data", "column_mapping", "preset"):
+    for key in ("training_data", "column_mapping", "preset", "trained_by"):
         assert by_cli[key] == by_job[key], key
+    assert by_cli["trained_by"] == default_analyst()
     assert by_cli["training_data"]["source"] == "small.csv" and by_cli["training_data"]["rows"] == 400
     assert set(by_cli["training_data"]) == {"source", "rows", "rows_skipped", "sha256", "time_range"}
 

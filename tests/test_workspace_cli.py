@@ -98,6 +98,12 @@ def test_the_loop_from_a_shell(trained, tmp_path):
     trained_out = ok("train", work / "demo.csv", "--artifacts", art, "--name", "again", "--epochs", 1, "--use-verdicts")
     assert "verdicts: left out 1 confirmed, kept 1 benign" in trained_out
 
+    deleted = ok("runs", "--delete", second, "--artifacts", art)
+    assert f"run {second} deleted" in deleted
+    assert not re.search(rf"^\s+{second}\s", ok("runs", "--artifacts", art), re.M)
+    assert re.search(rf"run\.delete\s+run {second}\b.*\"flagged\": 14", ok("audit", "--artifacts", art))
+    assert "No run" in run("runs", "--delete", second, "--artifacts", art).stderr
+
 
 @pytest.mark.parametrize(
     "args, message",

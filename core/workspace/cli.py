@@ -53,6 +53,14 @@ def add_commands(commands) -> dict:
     runs = commands.add_parser("runs", help="list recorded runs (newest first)")
     _add_location(runs)
     runs.add_argument("--limit", type=int, default=None, help="show only the N newest")
+    runs.add_argument(
+        "--delete",
+        metavar="RUN_ID",
+        type=_run_id,
+        default=None,
+        help="delete that run with its stored rows and verdicts (kept in the audit trail)",
+    )
+    runs.add_argument("--analyst", default=None, help="who deletes (default: $EMAIL_AD_ANALYST or login name)")
 
     verdict = commands.add_parser("verdict", help="record an analyst verdict on flagged messages of a run")
     _add_location(verdict)
@@ -133,6 +141,10 @@ def _stamp(value) -> str:
 
 
 def cmd_runs(args) -> int:
+    if args.delete is not None:
+        run = _workspace(args).delete_run(args.delete, analyst=args.analyst)
+        print(f"run {run.id} deleted ({run.n_flagged:,} flagged rows, {run.n_reviewed:,} verdicts); see `audit`")
+        return EXIT_OK
     runs = _workspace(args).runs(limit=args.limit)
     if not runs:
         print("no runs recorded yet: `python -m core detect DATA.csv --out S.csv` records one")

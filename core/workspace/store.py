@@ -19,7 +19,6 @@ session closed (a dashboard keeps them across reruns).
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
 import os
@@ -31,11 +30,12 @@ from typing import TypeVar
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from core.access import check_role, require
 from core.errors import DataError
+from core.provenance import ANALYST_ENV, default_analyst  # noqa: F401 - re-exported (the CLI, ui.auth)
 from core.schema import RECIPIENT, SENDER, SUBJECT, TIME, UUID
 from core.workspace import db
 from core.workspace.events import KNOWN_EVENT, EventSpec, check_window, match_events
@@ -50,19 +50,7 @@ IS_ANOMALY = "is_anomaly"
 TOP_FIELD = "top_field"
 REASON = "reason"
 VERDICT = "verdict"
-ANALYST_ENV = "EMAIL_AD_ANALYST"
 _CHUNK = 500  # UUIDs per IN (...) list: well under every backend's parameter limit
-
-
-def default_analyst() -> str:
-    """Who is acting: ``$EMAIL_AD_ANALYST``, else the login name."""
-    name = os.environ.get(ANALYST_ENV, "").strip()
-    if name:
-        return name
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
 
 
 def sha256_of_bytes(data: bytes) -> str:
@@ -456,6 +444,41 @@ class Workspace:
             return [_run_info(run, n) for run, n in session.execute(query)]
 
         return self._read(work)
+
+    def delete_run(self, run_id: int, *, analyst: str | None = None) -> RunInfo:
+        """Delete a run and its stored rows and verdicts (an admin's action). The audit trail
+        keeps the run's entries and one more saying who deleted it and what it held."""
+
+        def work(session: Session) -> RunInfo:
+            run = self._get_run(session, run_id, lock=True)
+            reviewed = session.scalar(
+                select(func.count()).where(FlaggedRow.run_id == run.id, FlaggedRow.verdict.is_not(None))
+            )
+            info = _run_info(run, reviewed)
+            held = {
+                "model": run.model_name,
+                "data": run.data_name,
+                "data_sha256": run.data_sha256,
+                "flagged": run.n_flagged,
+                "suppressed": run.n_suppressed,
+                "verdicts": reviewed,
+            }
+            session.execute(delete(FlaggedRow).where(FlaggedRow.run_id == run.id))
+            session.delete(run)
+            self._audit(session, self._who(analyst), "run.delete", "run", info.id, info.id, old=held, new="deleted")
+            return info
+
+        return self._write(work, "delete")
+
+    def record_model_deletion(self, name: str, checksum: str = "", *, analyst: str | None = None) -> None:
+        """Append "model deleted" to the audit trail (bundles live in files, not in the database)."""
+
+        def work(session: Session) -> None:
+            self._audit(
+                session, self._who(analyst), "model.delete", "model", name, old={"checksum": checksum}, new="deleted"
+            )
+
+        self._write(work, "delete")
 
     def run(self, run_id: int) -> RunInfo:
         return self._read(lambda session: _run_info(self._get_run(session, run_id)))
@@ -888,9 +911,11 @@ class Workspace:
         def work(session: Session) -> list[AuditInfo]:
             query = select(AuditEntry).order_by(AuditEntry.id)
             if run_id is not None:
-                self._get_run(session, run_id)
                 query = query.where(AuditEntry.run_id == int(run_id))
-            return [_audit_info(entry) for entry in session.scalars(query)]
+            entries = [_audit_info(entry) for entry in session.scalars(query)]
+            if run_id is not None and not entries:  # a deleted run's entries stay readable
+                self._get_run(session, run_id)
+            return entries
 
         return self._read(work)
 
