@@ -63,6 +63,7 @@ def _start(params: dict, name: str | None, normal_only: bool, use_verdicts: bool
         name=name,
         fit_options=fit_options,
         log=log,  # the job records the training data's source, size and fingerprint
+        extra_metadata={"trained_by": auth.identity().name},
     )
     st.session_state[state.TRAIN_JOB] = new.start()
     st.session_state[state.TRAIN_DATA] = (log, token)

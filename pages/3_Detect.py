@@ -9,7 +9,7 @@ from ui import auth, health, review, state, threshold
 from ui.common import curves_for, link, page_setup, view_for
 from ui.scored import Scored, choose_model_and_data, score_or_stop
 from ui.triage import Suppression
-from ui.workspace import active_suppression, record_button, verdict_maps
+from ui.workspace import active_suppression, record_button, record_scoring, verdict_maps
 
 page_setup("Detect")
 auth.page_requires("score")
@@ -23,6 +23,7 @@ fitted = float(scored.detector.threshold_)
 hi = threshold.slider_max(view.sorted_errors, fitted)
 threshold.start_threshold(scored.bundle.name, fitted, hi)
 suppression, rules = active_suppression(scored)  # allow-list rules, read fresh on every run
+record_scoring(scored, suppression, fitted, rules)
 
 
 # A slider move reruns only this fragment: scoring and the page around it are not redone.

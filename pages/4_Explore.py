@@ -13,7 +13,7 @@ from ui.scored import choose_model_and_data, score_or_stop
 from ui.selection import selected_map_rows
 from ui.threshold import current_threshold
 from ui.triage import STATE, row_states
-from ui.workspace import active_suppression, lasso_verdicts, show_notice, verdict_maps
+from ui.workspace import active_suppression, lasso_verdicts, record_scoring, show_notice, verdict_maps
 
 page_setup("Explore")
 auth.page_requires("score")
@@ -44,7 +44,8 @@ with st.spinner(f"Computing the t-SNE map of up to {max_points:,} rows (this can
     points = tsne_for(scored.key, scored.token, int(max_points), scored.log, fitted_flags)
 
 table = map_table(scored.scores, scorable, points)
-suppression, _ = active_suppression(scored)
+suppression, rules = active_suppression(scored)
+record_scoring(scored, suppression, float(scored.detector.threshold_), rules)  # every scoring is a run
 table[STATE] = row_states(scored.scores, table.index.to_numpy(), *verdict_maps(), suppression)
 # Rows an allow-list rule suppresses are scored but not flagged, as on Detect.
 flagged = (table["error"].to_numpy(dtype=float) > threshold) & (suppression.rule[table.index.to_numpy()] == 0)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
 from core.artifacts import delete_bundle, list_bundles
 from core.errors import DataError
 from core.provenance import data_source
+from core.workspace.store import bundle_checksum
 from ui import auth, charts, state
 from ui.common import link, page_setup
 from ui.formatting import time_text
@@ -41,6 +44,7 @@ def _row(b) -> dict:
         "threshold": m.get("threshold"),
         "final val loss": (m.get("history", {}).get("val_loss") or [None])[-1],
         "data": data_source(m),
+        "trained by": m.get("trained_by", ""),
     }
 
 
@@ -95,7 +99,9 @@ def _confirm() -> None:
         return
     try:
         auth.require("delete")  # on the server, whatever the browser sent
+        checksum = bundle_checksum(Path(root) / name)
         delete_bundle(name, root)
+        auth.workspace().record_model_deletion(name, checksum, analyst=auth.identity().name)  # in the audit trail
     except DataError as error:
         st.session_state[state.MODELS_DELETE_ERROR] = str(error)
         return

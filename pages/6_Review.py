@@ -20,5 +20,6 @@ if run is not None:
     runs.feedback(run, flagged)
     runs.exports(ws, run)
     runs.audit(ws, run)
+    runs.delete_section(run)
 st.divider()
 runs.allow_list(ws)

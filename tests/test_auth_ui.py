@@ -146,3 +146,58 @@ def test_without_auth_the_local_user_is_admin_as_before(artifacts, db, monkeypat
     access = page("pages/8_Access.py")
     assert "Sign-in is not configured: you (local-analyst) work alone" in access.info[0].value
     assert not Path(db.removeprefix("sqlite:///")).exists()  # no database opened for nothing
+
+
+def recorded_run(db: str):
+    """A run of the demo log by the tiny model, recorded by the admin (the first user)."""
+    from tests.workspace_helpers import sample_scores
+
+    ws = Workspace(db)
+    ws.ensure_user(ADMIN)
+    return ws, ws.record_run(sample_scores(), 1.0, model_name="tiny", data_name="mail.csv", analyst=ADMIN)
+
+
+def test_a_viewer_reads_a_run_but_gets_no_verdict_rule_export_or_delete_controls(artifacts, db):
+    ws, run = recorded_run(db)
+    at = page("pages/6_Review.py", signed_in(VIC))
+    assert not at.exception
+    assert at.dataframe  # the runs and the queue are readable
+    assert not {"Confirmed", "Benign", "Review", "Add rule", "Remove rule", "Delete run"} & set(buttons(at))
+    assert not at.get("download_button")
+    assert any("verdicts and rules need the analyst role" in c.value for c in at.caption)
+
+
+def test_a_verdict_clicked_after_the_role_was_taken_away_is_refused_on_the_server(artifacts, db):
+    ws, run = recorded_run(db)
+    ws.set_role(VIC, "analyst", by=ADMIN)
+    at = page("pages/6_Review.py", signed_in(VIC))
+    at.multiselect(key=state.REVIEW_PICK).select("msg-005").run()
+    assert "Benign" in buttons(at) and at.get("download_button")
+    ws.set_role(VIC, "viewer", by=ADMIN)  # while the verdict buttons are on VIC's screen
+    at.button(key=f"{state.REVIEW_VERDICT}.benign").click().run()
+    assert [e.value for e in at.error] == [
+        "Your role viewer may not write verdicts; ask an administrator for the analyst role."
+    ]
+    assert (ws.flagged(run.id)["verdict"] == "").all()
+
+
+def test_an_admin_deletes_a_run_and_a_model_and_both_are_audited(artifacts, db):
+    import shutil
+
+    ws, run = recorded_run(db)
+    at = page("pages/6_Review.py", signed_in(ADMIN))
+    at.checkbox(key=state.REVIEW_DELETE_SURE).check().run()
+    at.button(key=state.REVIEW_DELETE).click().run()
+    assert not at.exception and ws.runs() == []
+    assert [s.value for s in at.success] == [f"Run {run.id} deleted ({run.n_flagged:,} flagged, 0 verdicts)."]
+    (entry,) = [e for e in ws.audit() if e.action == "run.delete"]
+    assert entry.analyst == ADMIN
+
+    shutil.copytree(artifacts / "tiny", artifacts / "spare")
+    models = page("pages/5_Models.py", signed_in(ADMIN))
+    models.selectbox(key=state.MODELS_DELETE_PICK).select("spare").run()
+    models.button(key=state.MODELS_DELETE).click().run()
+    models.button(key=state.MODELS_CONFIRM).click().run()
+    assert not models.exception and "spare" not in [b.name for b in list_bundles(artifacts)]
+    (entry,) = [e for e in ws.audit() if e.action == "model.delete"]
+    assert (entry.analyst, entry.entity_id) == (ADMIN, "spare")

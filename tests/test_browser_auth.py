@@ -190,6 +190,28 @@ def test_sign_in_and_roles_in_a_real_browser(server, browser):
         assert vic.get_by_text(f"{VIC} (analyst)").is_visible()
         shot(vic, "auth_07_analyst_data")
 
+        step = "analyst verdict"
+        from tests.workspace_helpers import sample_scores
+
+        run = Workspace(server["db"], actor=ADMIN).record_run(
+            sample_scores(), 1.0, model_name="tiny", data_name="m.csv"
+        )
+        open_page(vic, url, "Review")
+        vic.get_by_text(f"Flagged queue of run {run.id}").wait_for()
+        pick = vic.get_by_role("combobox", name="Or pick messages by UUID")
+        pick.click()
+        vic.get_by_role("option", name="msg-005", exact=True).click()
+        vic.keyboard.press("Escape")
+        vic.get_by_text("Verdict for the 1 selected message(s)").wait_for()
+        wait_idle(vic)
+        vic.get_by_role("button", name="Benign", exact=True).click()
+        vic.get_by_text("1 marked benign.").wait_for()
+        wait_idle(vic)
+        shot(vic, "auth_08_analyst_verdict")
+        stored = ws.flagged(run.id).set_index("UUID").loc["msg-005"]
+        assert (stored["verdict"], stored["verdict_analyst"]) == ("benign", VIC)
+        assert [(e.analyst, e.action) for e in ws.audit(run.id)] == [(ADMIN, "run"), (VIC, "verdict")]
+
         step = "sign out"
         vic.get_by_role("button", name="Sign out").click()
         # The provider may ask to confirm ending its own session (RP-initiated logout).
@@ -199,7 +221,7 @@ def test_sign_in_and_roles_in_a_real_browser(server, browser):
         vic.goto(f"{url}/Models")
         vic.get_by_role("button", name="Sign in").wait_for()
         assert vic.get_by_role("button", name="Sign out").count() == 0
-        shot(vic, "auth_08_signed_out_again")
+        shot(vic, "auth_09_signed_out_again")
     except Exception:
         for name, page in (("admin", admin), ("vic", vic)):
             page.screenshot(path=str(RESULTS / f"auth_failed_{step.replace(' ', '_')}_{name}.png"))

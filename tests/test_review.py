@@ -1,5 +1,5 @@
 """The dashboard's triage: Review page (runs, verdicts, rules from a row, audit, exports), Detect's
-suppression and verdict marks and its "Save this run for review", under AppTest, plus the pure
+suppression and verdict marks and the run every scoring records, under AppTest, plus the pure
 helpers in ui.triage."""
 
 from __future__ import annotations
@@ -198,13 +198,27 @@ def test_detect_shows_suppression_and_verdicts_and_saves_the_run(tiny_bundle, tm
     assert flagged["state"].iloc[-1] == "benign"  # known-good mail goes last
     assert at.metric[0].value == f"{len(top) - n_allowed:,}"
 
+    # Scoring the log recorded a run at the fitted threshold, once per model, data and rules.
+    run = ws.runs()[0]
+    assert len(ws.runs()) == 2 and run.id != earlier.id
+    assert (run.origin, run.n_flagged, run.n_suppressed) == ("dashboard", len(top) - n_allowed, n_allowed)
+    assert (run.threshold_rule, run.threshold) == ("fitted", pytest.approx(detector.threshold_))
+    assert at.session_state[state.REVIEW_RUN] == run.id
+    assert any(f"Recorded as run {run.id}" in c.value for c in at.caption)
+    assert not [b for b in at.button if b.key == state.DETECT_RECORD]
+    at.run()
+    assert len(ws.runs()) == 2  # a rerun is not a new scoring
+
+    # Another threshold: the analyst may save it as a run of its own.
+    moved = float(top[ERROR].iloc[2])
+    at.slider(key=state.DETECT_SLIDER).set_value(moved).run()
+    no_exception(at)
     by_key(at.button, state.DETECT_RECORD).click().run()
     no_exception(at)
-    run = ws.runs()[0]
-    assert (run.origin, run.n_flagged, run.n_suppressed) == ("dashboard", len(top) - n_allowed, n_allowed)
-    assert at.session_state[state.REVIEW_RUN] == run.id
-    assert not [b for b in at.button if b.key == state.DETECT_RECORD]  # once per model, data, threshold, rules
-    assert len(ws.runs()) == 2
+    newest = ws.runs()[0]
+    assert len(ws.runs()) == 3 and newest.threshold_rule.startswith("threshold ")
+    assert newest.n_flagged == int((top[ERROR] > moved).sum()) - int((top[ERROR] > moved)[domains == allowed].sum())
+    assert not [b for b in at.button if b.key == state.DETECT_RECORD]
 
 
 # --------------------------------------------------------------------------- helpers

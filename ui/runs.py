@@ -23,10 +23,10 @@ from core.workspace.feedback import (
 from core.workspace.models import RULE_KINDS
 from core.workspace.rules import SUPPRESSED_BY, today
 from core.workspace.store import ERROR, VERDICT, RunInfo, Workspace
-from ui import state
+from ui import auth, state
 from ui.common import link
 from ui.triage import audit_table, queue_table, rules_table, run_label, runs_table, sender_domain, sender_only
-from ui.workspace import _add_rule, _remove_rule, rule_buttons, verdict_controls
+from ui.workspace import _add_rule, _delete_run, _remove_rule, rule_buttons, verdict_controls
 
 EXPORTS = {"csv": ("CSV", "text/csv"), "ecs": ("ECS NDJSON", "application/x-ndjson")}
 EXPORTS |= {"hec": ("Splunk HEC", "application/json"), "cef": ("CEF", "text/plain")}
@@ -44,7 +44,7 @@ def choose_run(ws: Workspace) -> RunInfo | None:
     st.subheader("Recorded runs")
     if not runs:
         st.info(
-            "No runs recorded yet. Score a log on the Detect page and press “Save this run for review”, "
+            "No runs recorded yet. Every scoring is recorded: score a log on the Detect page, "
             "or run `python -m core detect DATA.csv --out scores.csv`."
         )
         link("detect", "Go to the Detect page")
@@ -107,9 +107,12 @@ def queue(ws: Workspace, run: RunInfo, flagged) -> None:
             help="Added to the rows selected in the table.",
         )
         chosen = list(dict.fromkeys([active[UUID].iloc[i] for i in rows] + picked))
-    st.markdown(f"**Verdict for the {len(chosen):,} selected message(s)**")
-    verdict_controls(run.id, chosen, state.REVIEW_VERDICT)
-    if chosen:
+    if not auth.can("verdicts"):
+        st.caption(f"Your role ({auth.identity().role}) reads this queue; verdicts and rules need the analyst role.")
+    else:
+        st.markdown(f"**Verdict for the {len(chosen):,} selected message(s)**")
+        verdict_controls(run.id, chosen, state.REVIEW_VERDICT)
+    if chosen and auth.can("rules"):
         first = active.loc[active[UUID] == chosen[0]].iloc[0]
         sender = str(first[SENDER])
         st.markdown("**Allow-list from the first selected row** — scored from now on, but not flagged")
@@ -174,6 +177,9 @@ def export_bytes(ws: Workspace, run_id: int, fmt: str) -> bytes:
 def exports(ws: Workspace, run: RunInfo) -> None:
     """One download per format; the file is written when clicked (from the database, with verdicts)."""
     st.subheader("Export for the SOC's tools")
+    if not auth.can("export"):
+        st.caption(f"Exports need the analyst role (yours: {auth.identity().role}).")
+        return
     st.caption("Flagged and suppressed rows with their verdicts, reasons and rules, as stored now.")
     cols = st.columns(len(EXPORTS))
     for col, (fmt, (label, mime)) in zip(cols, EXPORTS.items(), strict=True):
@@ -211,9 +217,37 @@ _RULE_KEYS = {
 
 
 def allow_list(ws: Workspace) -> None:
-    """Add a rule (kind, value, optional expiry and note), list every rule with its state, remove one."""
+    """The rules with their state; for analysts, a form to add one and a picker to remove one."""
     st.subheader("Allow-list")
     st.caption("Mail matching an active rule is still scored but not flagged. Expired and removed rules stay listed.")
+    may_change = auth.can("rules")
+    if may_change:
+        _rule_form()
+    else:
+        st.caption(f"Adding and removing rules needs the analyst role (yours: {auth.identity().role}).")
+    rules = ws.rules(include_removed=True)
+    if not rules:
+        st.caption("No rules yet.")
+        return
+    st.dataframe(
+        rules_table(rules),
+        hide_index=True,
+        width="stretch",
+        column_config={"created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")},
+    )
+    removable = [r for r in rules if r.state != "removed"]
+    if removable and may_change:
+        labels = {r.id: f"rule {r.id}: {r.label} ({r.state})" for r in removable}
+        r = st.columns([3, 1])
+        r[0].selectbox("Rule to remove", list(labels), format_func=labels.get, key=state.REVIEW_RULE_REMOVE_PICK)
+        r[1].write("")
+        r[1].button(
+            "Remove rule", on_click=_remove_rule, args=(state.REVIEW_RULE_REMOVE_PICK,), key=state.REVIEW_RULE_REMOVE
+        )
+
+
+def _rule_form() -> None:
+    """Kind, value, optional recipient and expiry, note, "apply to past runs"; the Add button."""
     with st.container(border=True):
         c = st.columns([2, 3, 3])
         kind = c[0].selectbox("Kind", RULE_KINDS, format_func=RULE_KIND_TEXT.get, key=state.REVIEW_RULE_KIND)
@@ -239,24 +273,25 @@ def allow_list(ws: Workspace) -> None:
             help="Also suppress matching rows of the runs recorded so far (audited per run).",
         )
         st.button("Add rule", on_click=_add_rule, args=("", ""), kwargs={"keys": _RULE_KEYS}, key=state.REVIEW_RULE_ADD)
-    rules = ws.rules(include_removed=True)
-    if not rules:
-        st.caption("No rules yet.")
+
+
+def delete_section(run: RunInfo) -> None:
+    """For admins: delete this run (its rows and verdicts; the audit trail keeps what it held)."""
+    if not auth.can("delete"):
         return
-    st.dataframe(
-        rules_table(rules),
-        hide_index=True,
-        width="stretch",
-        column_config={"created": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")},
-    )
-    removable = [r for r in rules if r.state != "removed"]
-    if removable:
-        labels = {r.id: f"rule {r.id}: {r.label} ({r.state})" for r in removable}
-        r = st.columns([3, 1])
-        r[0].selectbox("Rule to remove", list(labels), format_func=labels.get, key=state.REVIEW_RULE_REMOVE_PICK)
-        r[1].write("")
-        r[1].button(
-            "Remove rule", on_click=_remove_rule, args=(state.REVIEW_RULE_REMOVE_PICK,), key=state.REVIEW_RULE_REMOVE
+    with st.expander(f"Delete run {run.id}"):
+        st.caption(
+            f"Removes the run's {run.n_flagged + run.n_suppressed:,} stored rows and {run.n_reviewed:,} verdicts "
+            "(carry-over and retraining stop using them). The audit trail keeps who deleted it and what it held."
+        )
+        sure = st.checkbox(f"Yes, delete run {run.id}", key=state.REVIEW_DELETE_SURE)
+        st.button(
+            "Delete run",
+            type="primary",
+            disabled=not sure,
+            on_click=_delete_run,
+            args=(run.id,),
+            key=state.REVIEW_DELETE,
         )
 
 

@@ -88,7 +88,7 @@ DETECT_EXPLAIN_CHART = "detect.explain_chart"
 DETECT_ROC = "detect.roc"
 DETECT_PR = "detect.pr"
 
-DETECT_RECORD = "detect.record"  # "Save this run for review" button
+DETECT_RECORD = "detect.record"  # "Save a run at this threshold" button
 DETECT_RUNS = "detect.runs"  # {run identity: run id} recorded in this session (ui.workspace)
 DETECT_LAST_RUN = "detect.last_run"  # {(model, data token): run id}: where Explore's verdicts go
 DETECT_SUPPRESSED_TABLE = "detect.suppressed_table"
@@ -102,6 +102,8 @@ EXPLORE_VERDICT = "explore.verdict"  # prefix of the lasso's verdict controls
 
 # Review page (and the workspace notices every page shares)
 WORKSPACE_NOTICE = "workspace.notice"  # (kind, text) of the last write, shown once
+REVIEW_DELETE_SURE = "review.delete_sure"  # admin's "Yes, delete run N" checkbox
+REVIEW_DELETE = "review.delete"  # the button
 REVIEW_RUN = "review.run"  # run id chosen (Detect sets it after saving a run)
 REVIEW_RUN_PICKER = "review.run_picker"
 REVIEW_TABLE = "review.table"  # the queue, multi-row selection

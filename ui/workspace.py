@@ -16,9 +16,8 @@ import streamlit as st
 
 from core.errors import DataError
 from core.schema import UUID
-from core.workspace.db import resolve_url
-from core.workspace.store import Workspace, bundle_checksum, default_analyst
-from ui import state
+from core.workspace.store import Workspace, bundle_checksum
+from ui import auth, state
 from ui.triage import REASON_CATEGORIES, Suppression, rules_signature, run_identity
 
 if TYPE_CHECKING:
@@ -26,19 +25,14 @@ if TYPE_CHECKING:
 
 
 def analyst() -> str:
-    """Who is acting. One place to swap in the signed-in user when sign-in arrives."""
-    return default_analyst()
-
-
-@st.cache_resource(show_spinner=False)
-def workspace_for(url: str) -> Workspace:
-    """One Workspace (one engine, migrated once) per database URL, shared by every session."""
-    return Workspace.open(url)
+    """Who is acting: the signed-in e-mail, or the operating-system user without sign-in."""
+    return auth.identity().name
 
 
 def workspace() -> Workspace:
-    """The CLI's database: ``$EMAIL_AD_DB``, else ``workspace.db`` in the artifacts folder."""
-    return workspace_for(resolve_url(None, state.artifacts_dir()))
+    """The CLI's database (``$EMAIL_AD_DB``, else ``workspace.db`` in the artifacts folder), acting
+    for the signed-in user: every write checks their role. Cheap: engines are shared per URL."""
+    return auth.workspace()
 
 
 def workspace_or_stop() -> Workspace:
@@ -92,9 +86,15 @@ def recorded_run(model: str, data_token: str) -> int | None:
     return st.session_state.get(state.DETECT_LAST_RUN, {}).get((model, data_token))
 
 
-def _record(scored: Scored, suppression: Suppression, threshold: float, rules: tuple, rule_text: str) -> None:
-    frame = scored.log.frame
-    digest = hashlib.sha256(pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes()).hexdigest()
+@st.cache_resource(max_entries=4, show_spinner=False)
+def data_digest(data_token: str, _frame: pd.DataFrame) -> str:
+    """SHA-256 of the loaded rows (uploads may be several files): once per data, not per run."""
+    return hashlib.sha256(pd.util.hash_pandas_object(_frame, index=True).to_numpy().tobytes()).hexdigest()
+
+
+def _record(scored: Scored, suppression: Suppression, threshold: float, rules: tuple, rule_text: str) -> int | None:
+    """Store the scoring at ``threshold`` as a run; its id (or None, with the error noted)."""
+    digest = data_digest(scored.token, scored.log.frame)
     try:
         run = workspace().record_run(
             suppression.apply(scored.scores, threshold),
@@ -109,27 +109,44 @@ def _record(scored: Scored, suppression: Suppression, threshold: float, rules: t
         )
     except DataError as error:
         notify("error", str(error))
-        return
+        return None
     st.session_state.setdefault(state.DETECT_RUNS, {})[_identity(scored, threshold, rules)] = run.id
     st.session_state.setdefault(state.DETECT_LAST_RUN, {})[(scored.bundle.name, scored.token)] = run.id
     st.session_state[state.REVIEW_RUN] = run.id
-    notify("success", f"Saved as run {run.id}: {run.n_flagged:,} flagged, {run.n_suppressed:,} suppressed.")
+    return run.id
+
+
+def _save_at(scored: Scored, suppression: Suppression, threshold: float, rules: tuple, rule_text: str) -> None:
+    run_id = _record(scored, suppression, threshold, rules, rule_text)
+    if run_id is not None:
+        run = workspace().run(run_id)
+        notify("success", f"Saved as run {run.id}: {run.n_flagged:,} flagged, {run.n_suppressed:,} suppressed.")
+
+
+def record_scoring(scored: Scored, suppression: Suppression, fitted: float, rules: tuple) -> None:
+    """Every scoring is a run: the first time this session scores a model, data and active rules,
+    it is recorded at the model's fitted threshold (a rerun or a slider move records nothing)."""
+    if _identity(scored, fitted, rules) in st.session_state.get(state.DETECT_RUNS, {}):
+        return
+    with st.spinner("Recording this scoring in the workspace…"):
+        _record(scored, suppression, fitted, rules, "fitted")
 
 
 def record_button(scored: Scored, suppression: Suppression, threshold: float, rules: tuple, fitted: float) -> None:
-    """ "Save this run for review" — once per model, data, threshold and active rules."""
+    """Which run holds this scoring at ``threshold``; a button saving another run when the analyst
+    moved the threshold away from every recorded one."""
     show_notice()
     run_id = st.session_state.get(state.DETECT_RUNS, {}).get(_identity(scored, threshold, rules))
     if run_id is not None:
-        st.caption(f"Saved as run {run_id}: give verdicts and export it on the Review page.")
+        st.caption(f"Recorded as run {run_id}: give verdicts and export it on the Review page.")
         return
     rule_text = "fitted" if threshold == fitted else f"threshold {threshold:.6g}"
     st.button(
-        "Save this run for review",
-        on_click=_record,
+        "Save a run at this threshold",
+        on_click=_save_at,
         args=(scored, suppression, threshold, rules, rule_text),
         key=state.DETECT_RECORD,
-        help="Stores the flagged rows, the model and the threshold in the workspace: verdicts, "
+        help="Stores the rows flagged at this threshold as a new run in the workspace: verdicts, "
         "allow-list rules and exports live on the Review page.",
     )
 
@@ -226,12 +243,23 @@ def _remove_rule(key: str) -> None:
     notify("success", f"Rule {rule.id} removed: {rule.label}.")
 
 
+def _delete_run(run_id: int) -> None:
+    try:
+        run = workspace().delete_run(run_id, analyst=analyst())  # checks the admin role itself
+    except DataError as error:
+        notify("error", str(error))
+        return
+    st.session_state.pop(state.REVIEW_RUN, None)
+    st.session_state.pop(state.REVIEW_DELETE_SURE, None)
+    notify("success", f"Run {run.id} deleted ({run.n_flagged:,} flagged, {run.n_reviewed:,} verdicts).")
+
+
 def lasso_verdicts(model: str, data_token: str, uuids: list[str]) -> None:
     """Verdict controls for Explore's selection, on the run this session saved for this model and
     data; only the selected rows that run stored as flagged can get one."""
     run_id = recorded_run(model, data_token)
     if run_id is None:
-        st.caption("Save this run on the Detect page to give the selected rows a verdict here.")
+        st.caption("Score this log on the Detect page first: its run is where the selected rows' verdicts go.")
         return
     try:
         stored = set(workspace().flagged(run_id)[UUID].astype(str))
