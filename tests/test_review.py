@@ -240,3 +240,33 @@ def test_suppression_counts_and_positions_match_apply_rules(workspace_env):
     table = marked_table(scores, flagged, {"msg-010": "confirmed"}, {"user4@partner.example": "benign"}, suppression)
     assert table.index[0] == 10 and table["state"].iloc[0] == "confirmed"  # known bad first
     assert table["state"].iloc[-1] == "known good sender"
+
+
+def _lasso_script(model: str, token: str, uuids: list) -> None:
+    from ui.workspace import lasso_verdicts, show_notice
+
+    show_notice()
+    lasso_verdicts(model, token, uuids)
+
+
+def test_explore_lasso_gives_the_selected_flagged_rows_a_verdict_on_the_recorded_run(workspace_env):
+    """Explore's selection may hold rows the run did not flag: only its flagged ones get the verdict."""
+    ws, _ = workspace_env
+    run = ws.record_run(sample_scores(), 1.0, model_name="tiny", data_name="mail.csv")
+    selection = ["msg-000", "msg-004", "msg-007"]  # msg-000's error 0.5 is below the threshold
+
+    unrecorded = AppTest.from_function(_lasso_script, args=("tiny", "token-1", selection), default_timeout=30).run()
+    assert "Score this log on the Detect page first" in unrecorded.caption[0].value
+
+    at = AppTest.from_function(_lasso_script, args=("tiny", "token-1", selection), default_timeout=30)
+    at.session_state[state.DETECT_LAST_RUN] = {("tiny", "token-1"): run.id}
+    at.run()
+    assert f"Verdict on run {run.id}** for the 2 selected row(s)" in at.markdown[0].value
+    assert "1 selected row(s) were not flagged" in at.caption[0].value
+    at.text_input(key=f"{state.EXPLORE_VERDICT}.note").input("lasso: same campaign")
+    at.button(key=f"{state.EXPLORE_VERDICT}.confirmed").click().run()
+    assert not at.exception and at.success[0].value == "2 marked confirmed."
+    stored = ws.flagged(run.id).set_index("UUID")
+    assert stored.loc[["msg-004", "msg-007"], "verdict"].tolist() == ["confirmed", "confirmed"]
+    assert set(stored.loc[["msg-004", "msg-007"], "verdict_note"]) == {"lasso: same campaign"}
+    assert (stored.drop(index=["msg-004", "msg-007"])["verdict"] == "").all()
