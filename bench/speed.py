@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -287,22 +286,13 @@ def bench_cold_start(report, rounds: int = 3) -> None:
         return
     from playwright.sync_api import sync_playwright
 
+    from tests.browser import CHROMIUM_ARGS
+
     # The analyst's browser is already open: it starts before the clock, the server after.
     # A fresh server each round; the fastest counts (a busy machine only adds time).
     times = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=chromium,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             for _ in range(rounds):
                 times.append(_time_to_home_page(browser.new_page()))
@@ -319,26 +309,11 @@ def bench_cold_start(report, rounds: int = 3) -> None:
 
 def _time_to_home_page(page) -> float:
     """Seconds from ``streamlit run`` to the home page's first heading in ``page``."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    from tests.browser import free_port, streamlit_command
+
+    port = free_port()
     started = time.perf_counter()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "dashboard.py",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-        ],
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = subprocess.Popen(streamlit_command(port), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         while True:
             try:
@@ -356,29 +331,12 @@ def _time_to_home_page(page) -> float:
 
 def _serve(artifacts: Path):
     """``streamlit run`` on a free port with ``artifacts`` as the model folder; (process, url)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    from tests.browser import free_port, streamlit_command
+
+    port = free_port()
     env = {**os.environ, "EMAIL_AD_ARTIFACTS": str(artifacts), "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "dashboard.py",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--server.address",
-            "127.0.0.1",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    command = streamlit_command(port)
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return server, f"http://127.0.0.1:{port}"
 
 
@@ -398,23 +356,14 @@ def bench_browser_upload(report, rows: int, model_dir: Path) -> None:
         return
     from playwright.sync_api import sync_playwright
 
+    from tests.browser import CHROMIUM_ARGS
+
     path = demo_csv(rows)
     megabytes = path.stat().st_size / 1e6
     server, url = _serve(model_dir)
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=chromium,
-                args=[
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                ],
-            )
+            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(600_000)
             for _ in range(600):

@@ -14,17 +14,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
 from core.artifacts import list_bundles
 from core.jobs import DONE, TrainingJob
 from core.workspace import Workspace
-from tests.test_browser_e2e import CHROMIUM, CHROMIUM_ARGS, RESULTS, ROOT, _free_port, shot, sync_api, wait_idle
+from tests.browser import RESULTS, ROOT, chromium, dashboard, free_port, new_page, shot, wait_idle
 from ui.data import demo_log
 
 ADMIN, VIC = "admin@example.org", "vic@example.org"
@@ -34,7 +30,7 @@ oidc_provider_mock = pytest.importorskip("oidc_provider_mock")
 @pytest.fixture(scope="module")
 def provider():
     """A local OIDC provider that lets anyone in under the ``sub`` typed on its form (email = sub)."""
-    with oidc_provider_mock.run_server_in_thread(port=_free_port()) as server:
+    with oidc_provider_mock.run_server_in_thread(port=free_port()) as server:
         yield f"http://127.0.0.1:{server.server_port}"
 
 
@@ -45,7 +41,7 @@ def server(tmp_path_factory, provider):
     log = demo_log(400, seed=5)
     job = TrainingJob(log.frame[log.scorable], {"epochs": 2, "batch_size": 64, "seed": 0}, artifacts, name="tiny")
     assert job.start().wait(300) and job.status == DONE, job.error
-    port = _free_port()
+    port = free_port()
     secrets = base / "secrets.toml"
     secrets.write_text(
         "[auth]\n"
@@ -62,44 +58,14 @@ def server(tmp_path_factory, provider):
         "PYTHONPATH": str(ROOT),
     }
     log_path = base / "streamlit.log"
-    log_file = open(log_path, "w")  # noqa: SIM115 - the server writes to it until the fixture ends
-    command = [sys.executable, "-m", "streamlit", "run", "dashboard.py", "--server.port", str(port)]
-    command += ["--server.address", "127.0.0.1", "--secrets.files", str(secrets)]
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.terminate()
-        pytest.fail(f"streamlit did not start; log: {log_path.read_text()[-2000:]}")
-    yield {"url": url, "artifacts": artifacts, "db": db_url, "log": log_path}
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log_file.close()
+    with dashboard(env, log_path, "--secrets.files", str(secrets), port=port) as url:
+        yield {"url": url, "artifacts": artifacts, "db": db_url, "log": log_path}
 
 
 @pytest.fixture(scope="module")
 def browser():
-    RESULTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def person(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
-    page = context.new_page()
-    page.set_default_timeout(90_000)
-    return page
+    with chromium() as browser:
+        yield browser
 
 
 def sign_in(page, url: str, email: str) -> None:
@@ -130,7 +96,7 @@ def set_role(page, url: str, email: str, role: str) -> None:
 
 def test_sign_in_and_roles_in_a_real_browser(server, browser):
     url, ws = server["url"], Workspace(server["db"])
-    admin, vic = person(browser), person(browser)
+    admin, vic = new_page(browser), new_page(browser)
     step = "signed out"
     try:
         admin.goto(url)

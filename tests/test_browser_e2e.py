@@ -9,147 +9,31 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "test-results"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+from tests.browser import RESULTS, ROOT, chromium, dashboard, go, metric, new_page, shot, sync_api, wait_idle
+
 TRAIN_EPOCHS = 4
-
-if not CHROMIUM.exists():
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(
-            f"{CHROMIUM} is missing; the browser test must run in CI (apt-get install chromium).", pytrace=False
-        )
-    pytest.skip(
-        f"{CHROMIUM} not found: install Debian's chromium (apt-get install -y chromium) to run the browser test.",
-        allow_module_level=True,
-    )
-
-sync_api = pytest.importorskip("playwright.sync_api")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     artifacts = tmp_path_factory.mktemp("e2e-artifacts")
-    port = _free_port()
     env = {**os.environ, "EMAIL_AD_ARTIFACTS": str(artifacts), "PYTHONPATH": str(ROOT)}
     log_path = tmp_path_factory.mktemp("e2e-log") / "streamlit.log"
-    log_file = open(log_path, "w")  # noqa: SIM115 - the server writes to it until the fixture ends
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "dashboard.py",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--server.address",
-            "127.0.0.1",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            break
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.terminate()
-        pytest.fail(f"streamlit did not start within 60 s; log: {log_path.read_text()[-2000:]}")
-    if proc.poll() is not None:
-        pytest.fail(f"streamlit exited early; log: {log_path.read_text()[-2000:]}")
-    yield {"url": url, "artifacts": artifacts, "log": log_path}
-    proc.terminate()
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log_file.close()
+    with dashboard(env, log_path) as url:
+        yield {"url": url, "artifacts": artifacts, "log": log_path}
 
 
 @pytest.fixture(scope="module")
 def browser_page():
-    RESULTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
-        page = context.new_page()
-        page.set_default_timeout(60_000)
+    with chromium() as browser:
+        page = new_page(browser, timeout_ms=60_000)
         yield page
-        context.close()
-        browser.close()
-
-
-def shot(page, name: str) -> None:
-    """Screenshot of the whole page: Streamlit scrolls inside its main container, so the
-    viewport is stretched to the content's height for the shot and then restored."""
-    height = page.evaluate(
-        "() => { const m = document.querySelector('[data-testid=\"stMain\"]') || document.body;"
-        " return Math.max(m.scrollHeight, 800); }"
-    )
-    try:
-        page.set_viewport_size({"width": 1280, "height": min(int(height) + 40, 8000)})
-        page.wait_for_timeout(700)  # let plotly re-layout
-        page.screenshot(path=str(RESULTS / f"{name}.png"))
-    finally:
-        page.set_viewport_size({"width": 1280, "height": 800})
-
-
-def wait_idle(page, timeout: float = 300_000) -> None:
-    """Until Streamlit has finished running the script (no 'Running…' status widget)."""
-    page.wait_for_timeout(300)
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
-
-
-def go(page, label: str) -> None:
-    """Navigate inside the app (keeps the session) via the sidebar page list."""
-    page.locator('[data-testid="stSidebarNav"] a', has_text=re.compile(rf"^{label}$", re.I)).first.click()
-    wait_idle(page)
-
-
-def metric(page, label: str) -> str:
-    box = page.locator(
-        '[data-testid="stMetric"]',
-        has=page.locator('[data-testid="stMetricLabel"]', has_text=re.compile(rf"^{label}$")),
-    )
-    return box.locator('[data-testid="stMetricValue"]').first.inner_text()
+        page.context.close()
 
 
 def test_full_analyst_flow(server, browser_page):
@@ -418,54 +302,24 @@ def test_oversize_upload_gets_a_clear_message(tmp_path_factory, browser_page, tm
 
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] >= 200
-    port = _free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "dashboard.py",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--server.address",
-            "127.0.0.1",
-            "--server.maxUploadSize",
-            "1",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "EMAIL_AD_ARTIFACTS": str(tmp_path_factory.mktemp("oversize"))},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "EMAIL_AD_ARTIFACTS": str(tmp_path_factory.mktemp("oversize"))}
+    log_path = tmp_path_factory.mktemp("oversize-log") / "streamlit.log"
     page = browser_page
-    try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                time.sleep(0.5)
-        big = tmp_path / "big_export.csv"
-        big.write_text(
-            "UUID,Recipient,Sender,Subject,Time Processed\n"
-            + "u,a@b.example,c@d.example,hello,2026-01-01T00:00:00Z\n" * 40_000
-        )
-        page.goto(url + "/Data")
-        uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]')
-        uploader.wait_for(state="attached")
-        uploader.set_input_files(str(big))
-        page.get_by_text(re.compile(r"must be 1(\.0)?\s?MB or smaller", re.I)).wait_for(timeout=30_000)
-        page.get_by_text(re.compile("up to 1 MB per file.*was refused")).wait_for()
-        shot(page, "16_oversize_upload")
-        sync_api.expect(page.get_by_text("Validation report")).to_have_count(0)
-    except Exception:
-        shot(page, "failure_oversize")
-        raise
-    finally:
-        proc.terminate()
-        proc.wait(15)
+    with dashboard(env, log_path, "--server.maxUploadSize", "1") as url:
+        try:
+            big = tmp_path / "big_export.csv"
+            big.write_text(
+                "UUID,Recipient,Sender,Subject,Time Processed\n"
+                + "u,a@b.example,c@d.example,hello,2026-01-01T00:00:00Z\n" * 40_000
+            )
+            page.goto(url + "/Data")
+            uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+            uploader.wait_for(state="attached")
+            uploader.set_input_files(str(big))
+            page.get_by_text(re.compile(r"must be 1(\.0)?\s?MB or smaller", re.I)).wait_for(timeout=30_000)
+            page.get_by_text(re.compile("up to 1 MB per file.*was refused")).wait_for()
+            shot(page, "16_oversize_upload")
+            sync_api.expect(page.get_by_text("Validation report")).to_have_count(0)
+        except Exception:
+            shot(page, "failure_oversize")
+            raise

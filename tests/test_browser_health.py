@@ -15,7 +15,8 @@ import sys
 import pandas as pd
 import pytest
 
-from tests.test_browser_e2e import ROOT, browser_page, go, server, shot, sync_api, wait_idle  # noqa: F401
+from tests.browser import ROOT, go, shot, sync_api, wait_idle
+from tests.test_browser_e2e import browser_page, server  # noqa: F401 - fixtures
 
 MODEL = "shifted-clock"
 

@@ -1,84 +1,30 @@
 """End-to-end triage in a real browser: the workspace loop through the dashboard, and three
 analysts on one run at once.
 
-Walk: demo data → train (2 epochs) → Detect → save the run → Review: mark a flagged row benign
-with a note → "allow this sender domain" → Detect again: that domain's rows are suppressed, not
-flagged → save → export ECS and check the file → restart the server → runs and verdicts are
+Walk: demo data → train (2 epochs) → Detect (the scoring is recorded as run 1) → Review: mark a
+flagged row benign with a note → "allow this sender domain" → Detect again: that domain's rows are
+suppressed, not flagged (run 2) → export ECS and check the file → restart the server → runs and verdicts are
 still there. Then three browser sessions verdict and export the same run: nothing is lost.
 Screenshots go to ``test-results/review_*.png``. Skipped without /usr/bin/chromium unless CI=true.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pandas as pd
 import pytest
 
-from tests.test_browser_e2e import CHROMIUM, CHROMIUM_ARGS, RESULTS, ROOT, _free_port, go, metric, wait_idle
-from tests.test_browser_e2e import shot as _shot
-
-sync_api = pytest.importorskip("playwright.sync_api")
+from tests.browser import RESULTS, ROOT, chromium, dashboard, download, go, metric, new_page, wait_idle
+from tests.browser import shot as _shot
 
 TRAIN_WAIT = 900_000  # ms: two epochs of the demo log on a loaded 2-core machine
 
 
 def shot(page, name: str) -> None:
     _shot(page, f"review_{name}")
-
-
-@contextlib.contextmanager
-def dashboard(env: dict, log_path):
-    """``streamlit run dashboard.py`` on a free port until the block ends."""
-    port = _free_port()
-    with open(log_path, "a") as log_file:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "dashboard.py",
-                "--server.port",
-                str(port),
-                "--server.headless",
-                "true",
-                "--server.address",
-                "127.0.0.1",
-                "--browser.gatherUsageStats",
-                "false",
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.time() + 120
-            while time.time() < deadline and proc.poll() is None:
-                try:
-                    if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
-                        break
-                except OSError:
-                    time.sleep(0.5)
-            else:
-                pytest.fail(f"streamlit did not start; log: {log_path.read_text()[-2000:]}")
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
 
 
 @pytest.fixture(scope="module")
@@ -99,18 +45,8 @@ def setting(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    RESULTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-def new_page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(90_000)
-    return page
+    with chromium() as browser:
+        yield browser
 
 
 def grid_row(page, grid_index: int, row: int) -> None:
@@ -128,13 +64,6 @@ def pick_run(page, run_id: int) -> None:
     pick.press("Enter")
     page.get_by_text(f"Flagged queue of run {run_id}").wait_for()
     wait_idle(page)
-
-
-def download(page, button: str, path):
-    with page.expect_download(timeout=120_000) as info:
-        page.get_by_role("button", name=button, exact=True).click()
-    info.value.save_as(path)
-    return path
 
 
 def workspace(setting):
