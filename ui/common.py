@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
 from core.artifacts import BundleInfo, list_bundles, load_bundle
 from ui import state
@@ -92,19 +94,34 @@ def use_data(log: EmailLog, token: str) -> None:
 def load_demo() -> None:
     """Button callback: the demo log becomes the session's data.
 
-    Under load the demo takes seconds to generate, and a page switch meanwhile makes
-    Streamlit stop this run at its next yield point, which includes any ``st.session_state``
-    access, so the finished log could be dropped on the floor. The log is put in a plain dict
-    registered before the work starts (writing to it is no yield point); whichever page runs
-    next finishes the load from it (:func:`finish_pending_load`), or says it was interrupted."""
+    Under load the demo takes seconds to generate, and a page switch meanwhile makes Streamlit
+    stop this run at its next yield point: any ``st`` output and any ``st.session_state``
+    access. Left alone, the click would be lost without a word. So the log is made anyway (no
+    output on that path) into a plain dict the session holds, and whichever page runs next
+    stores it (:func:`finish_pending_load`), or says the load was interrupted."""
     pending = {"what": "demo data"}
-    st.session_state[state.DATA_LOADING] = pending
-    with st.spinner("Generating demo data…"):
+    try:
+        st.session_state[state.DATA_LOADING] = pending
+        with st.spinner("Generating demo data…"):
+            _make_demo(pending)
+    except ScriptControlException:
+        try:
+            _make_demo(pending)
+        finally:
+            # The interruption was handed over at the yield point that raised it: this write
+            # does not raise it again (a stop request would; then the load is dropped, as asked).
+            with contextlib.suppress(ScriptControlException):
+                st.session_state[state.DATA_LOADING] = pending
+        raise
+    finish_pending_load()
+
+
+def _make_demo(pending: dict) -> None:
+    if "log" not in pending:
         from ui.data import demo_log
 
-        pending["log"] = demo_log(state.DEMO_ROWS, state.DEMO_SEED)
+        pending["log"] = demo_log(state.DEMO_ROWS, state.DEMO_SEED)  # a dict write: no yield point
         pending["token"] = f"demo-{state.DEMO_ROWS}-{state.DEMO_SEED}"
-        finish_pending_load()
 
 
 def finish_pending_load() -> None:
