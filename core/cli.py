@@ -49,6 +49,13 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="FIELD=HEADER",
             help="map a header onto a field, e.g. --map 'Time Processed=date' (repeatable)",
         )
+        p.add_argument(
+            "--group-by-message",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="read rows sharing a UUID as one message with all its recipients (default: on for exports "
+            "that list one row per recipient, such as a Microsoft 365 message trace; off otherwise)",
+        )
 
     def add_bundle(p):
         p.add_argument("--artifacts", default=None, metavar="DIR", help="bundle folder (default artifacts/)")
@@ -146,9 +153,11 @@ def _column_map(pairs: list[str]) -> dict[str, str]:
 
 
 def _load(args):
-    from core.loading import read_log
+    from core.loading import group_by_message, groups_by_default, read_log
 
     log = read_log(args.data, columns=_column_map(args.map), preset=args.preset)
+    if args.group_by_message or (args.group_by_message is None and groups_by_default(log.report)):
+        log = group_by_message(log)
     for warning in log.report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return log
@@ -290,6 +299,11 @@ def cmd_detect(args) -> int:
     )
 
     if args.engine == "spark":  # same output, computed by Spark (core/spark)
+        if args.group_by_message:
+            raise DataError(
+                "--group-by-message is not available with --engine spark: score a grouped log with the "
+                "local engine, or export one row per message."
+            )
         from core.spark.cli import detect
 
         return detect(args, _column_map(args.map), _artifacts(args))

@@ -2019,3 +2019,48 @@ def make_demo_log(
         "anomaly_kind": np.concatenate([np.full(len(normal), "", dtype=object), anomalies["kind"]])[order],
     }
     return pd.DataFrame(columns, columns=list(COLUMNS))
+
+
+#: Headers of an Exchange Online message-trace CSV (``Get-MessageTrace | Export-Csv``), in its order.
+MESSAGE_TRACE_COLUMNS = (
+    "Received",
+    "SenderAddress",
+    "RecipientAddress",
+    "Subject",
+    "Status",
+    "ToIP",
+    "FromIP",
+    "Size",
+    "MessageId",
+    "MessageTraceId",
+)
+
+
+def message_trace(log: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """A log (``make_demo_log`` columns) as a Microsoft 365 message trace lists it: one row per
+    recipient, every row of a message sharing its ``MessageId``; ``Received`` in US format
+    (``MM/DD/YYYY hh:mm:ss AM``); a ``label`` column is kept, per row. Write it with
+    ``to_csv(index=False, quoting=csv.QUOTE_ALL)`` for the export's quoting."""
+    from core.features import recipient_lists
+
+    rng = np.random.default_rng(seed)
+    recipients = recipient_lists(log["Recipient"]).map(lambda r: r or [""])
+    rows = log.assign(RecipientAddress=recipients).explode("RecipientAddress", ignore_index=True)
+    times = pd.to_datetime(rows["Time Processed"], utc=True, format="ISO8601")
+    trace = pd.DataFrame(
+        {
+            "Received": times.dt.strftime("%m/%d/%Y %I:%M:%S %p"),
+            "SenderAddress": rows["Sender"].str.extract(r"([^<\s]+@[^>\s]+)", expand=False).fillna(rows["Sender"]),
+            "RecipientAddress": rows["RecipientAddress"],
+            "Subject": rows["Subject"],
+            "Status": "Delivered",
+            "ToIP": "",
+            "FromIP": "",
+            "Size": rng.integers(2_000, 400_000, len(rows)).astype(str),
+            "MessageId": "<" + rows["UUID"].astype(str) + "@northwind-traders.com>",
+            "MessageTraceId": _uuid_strings(rng, len(rows)),
+        }
+    )
+    if "label" in rows:
+        trace["label"] = rows["label"].to_numpy()
+    return trace

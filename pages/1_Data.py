@@ -9,7 +9,7 @@ from core.errors import DataError
 from ui import auth, charts, state
 from ui.common import link, load_demo, model_key, new_values_for, page_setup, profile_for
 from ui.formatting import time_text
-from ui.upload import handle_uploads
+from ui.upload import group_by_message_choice, handle_uploads
 
 page_setup("Data")
 auth.page_requires("upload")
@@ -54,7 +54,10 @@ st.caption(f"Source: {log.report.source} · encoding {log.report.encoding} · de
 m = st.columns(6)
 m[0].metric("Rows", f"{facts['rows']:,}")
 m[1].metric("Unreadable times", f"{facts['unparsed_times']:,}")
-m[2].metric("Duplicate UUIDs", f"{facts['duplicate_uuids']:,}")
+if log.report.per_recipient:  # a per-recipient export: repeated UUIDs are recipients, not duplicates
+    m[2].metric("Messages", f"{facts['rows'] - facts['duplicate_uuids']:,}", help="distinct UUIDs")
+else:
+    m[2].metric("Duplicate UUIDs", f"{facts['duplicate_uuids']:,}")
 m[3].metric("Senders", f"{facts['senders']:,}")
 m[4].metric("Recipients", f"{facts['recipients']:,}")
 m[5].metric("Sender domains", f"{facts['sender_domains']:,}")
@@ -65,6 +68,7 @@ if facts["first"] is not None:
     )
 for warning in log.report.warnings:
     st.warning(warning)
+group_by_message_choice(log)
 if facts["unparsed_examples"]:
     with st.expander("Examples of unreadable times"):
         st.dataframe(
@@ -98,7 +102,7 @@ c1, c2 = st.columns(2)
 with c1:
     st.plotly_chart(charts.hourly_bar(profile["hourly"]), width="stretch")
 with c2:
-    st.plotly_chart(charts.daily_bar(profile["daily"]), width="stretch")
+    st.plotly_chart(charts.daily_bar(profile["activity"], profile["activity_unit"]), width="stretch")
 st.plotly_chart(charts.domains_bar(profile["domains"]), width="stretch")
 
 st.divider()

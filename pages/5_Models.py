@@ -20,7 +20,7 @@ st.title("Saved models")
 
 root = state.artifacts_dir()
 bundles = list_bundles(root)
-st.caption(f"Folder: {root}")
+# Bundles by name only: the server's folder is not every visitor's business (README, `--artifacts`).
 if state.MODELS_DELETED in st.session_state:
     st.success(f"Deleted model {st.session_state.pop(state.MODELS_DELETED)}.")
 if state.MODELS_DELETE_ERROR in st.session_state:

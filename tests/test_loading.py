@@ -166,3 +166,72 @@ def test_read_headers_decodes_and_splits_like_read_log():
     assert read_headers("a\tb\n".encode("utf-16")) == ["a", "b"]
     with pytest.raises(DataError, match="PNG image"):
         read_headers(b"\x89PNG\r\n\x1a\n")
+
+
+def _trace_bytes(n_messages: int = 300, seed: int = 1) -> tuple[bytes, pd.DataFrame]:
+    """A Microsoft 365 message trace of the demo log: one row per recipient, every field quoted, US dates."""
+    import csv
+
+    from core.demo import make_demo_log, message_trace
+
+    messages = make_demo_log(n_messages, seed=seed)
+    return message_trace(messages).to_csv(index=False, quoting=csv.QUOTE_ALL).encode(), messages
+
+
+def test_message_trace_export_is_said_to_list_one_row_per_recipient():
+    data, messages = _trace_bytes()
+    log = read_log(data, name="trace.csv")
+    assert log.report.preset == "microsoft365" and log.report.per_recipient
+    assert len(log) > len(messages) and log.report.duplicate_uuids == len(log) - len(messages)
+    text = " ".join(log.report.warnings)
+    assert "Microsoft 365 message trace lists one row per recipient" in text
+    assert f"{len(log):,} rows are {len(messages):,} messages" in text
+    assert "--group-by-message" in text and "repeating a UUID" not in text
+
+
+def test_group_by_message_reads_each_message_once_with_its_recipients():
+    from core.features import recipient_lists
+    from core.loading import group_by_message
+
+    data, messages = _trace_bytes()
+    read = read_log(data, name="trace.csv")
+    grouped = group_by_message(read)
+    frame = grouped.frame
+    assert len(grouped) == len(messages) and frame["UUID"].is_unique
+    assert grouped.report.merged_rows == len(read) - len(messages) > 0
+    assert not any("one row per recipient" in w for w in grouped.report.warnings)
+    # Every message gets back exactly the recipients the demo log gave it, in a form the features parse.
+    expected = recipient_lists(messages["Recipient"]).map(lambda r: sorted(set(r)))
+    got = recipient_lists(frame["Recipient"]).map(sorted)
+    assert got.tolist() == expected.tolist()
+    assert (got.map(len) > 1).any()
+    assert frame["label"].astype(int).sum() == messages["label"].sum()
+    times = pd.to_datetime(messages["Time Processed"], utc=True).dt.floor("s")
+    assert (frame[TIME].to_numpy() == times.to_numpy()).all()
+
+
+def test_group_by_message_keeps_rows_without_uuid_and_plain_duplicates_keep_the_old_warning():
+    from core.loading import group_by_message
+
+    rows = (
+        "u1,bob@corp.com,alice@corp.com,Hello,2026-11-02T09:15:00Z\n"
+        "u1,carol@corp.com,alice@corp.com,Hello,2026-11-02T09:15:01Z\n"
+        ",dave@corp.com,eve@corp.com,No id,2026-11-02T10:00:00Z\n"
+        ",frank@corp.com,eve@corp.com,No id,2026-11-02T10:00:00Z\n"
+        "u2,gina@corp.com,hal@corp.com,Late,not a time\n"
+    )
+    log = read_log((HEADER + rows).encode())
+    grouped = group_by_message(log)
+    assert grouped.frame["Recipient"].tolist() == [
+        "bob@corp.com; carol@corp.com",
+        "dave@corp.com",
+        "frank@corp.com",
+        "gina@corp.com",
+    ]
+    assert grouped.frame[TIME].iloc[0] == pd.Timestamp("2026-11-02T09:15:00Z")
+    # The unreadable time stays reported, at its row in the file.
+    assert grouped.report.unparsed_times == 1 and grouped.report.unparsed_examples == [(4, "not a time")]
+    assert grouped.raw_times.to_dict() == {3: "not a time"}
+    plain = read_log((HEADER + ROW + ROW).encode())
+    assert not plain.report.per_recipient
+    assert any("repeating a UUID" in w for w in plain.report.warnings)

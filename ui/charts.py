@@ -247,18 +247,25 @@ def hourly_bar(counts: pd.Series) -> go.Figure:
     return fig
 
 
-def daily_bar(counts: pd.Series) -> go.Figure:
+# How each bin is named in the title, on hover and on the axis.
+_BIN_HOVER = {"day": "%{x|%a %Y-%m-%d}", "week": "week of %{x|%a %Y-%m-%d}", "month": "%{x|%B %Y}"}
+_BIN_TICKS = {"day": "%a %b %d", "week": "%b %d<br>%Y", "month": "%b %Y"}
+
+
+def daily_bar(counts: pd.Series, unit: str = "day") -> go.Figure:
+    """Messages per ``unit`` ("day", "week" starting Monday, "month"), one bar per bin."""
     fig = go.Figure(
         go.Bar(
             x=list(counts.index),
             y=counts.to_numpy(),
             marker_color=NORMAL_COLOR,
-            hovertemplate="%{x|%a %Y-%m-%d}: %{y} messages<extra></extra>",
+            hovertemplate=f"{_BIN_HOVER[unit]}: %{{y}} messages<extra></extra>",
         )
     )
-    _layout(fig, "Mail per day", height=320, showlegend=False)
+    _layout(fig, f"Mail per {unit} (UTC)", height=320, showlegend=False)
     # Whole days on the axis (plotly would otherwise label noon/midnight for short ranges).
-    fig.update_xaxes(title="day", tickformat="%a %b %d", dtick=86_400_000 if len(counts) <= 14 else None)
+    few_days = unit == "day" and len(counts) <= 14
+    fig.update_xaxes(title=unit, tickformat=_BIN_TICKS[unit], dtick=86_400_000 if few_days else None)
     fig.update_yaxes(title="messages")
     return fig
 

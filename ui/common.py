@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner_utils.exceptions import ScriptControlException
 
 from core.artifacts import BundleInfo, list_bundles, load_bundle
 from ui import state
@@ -25,6 +27,10 @@ if TYPE_CHECKING:
 def page_setup(title: str) -> None:
     st.set_page_config(page_title=f"{title} · Email anomaly detector", layout="wide")
     signed_in_user()  # the gate: with sign-in configured, nothing below runs for a visitor
+    # The sidebar is a slot drawn now and redrawn by whatever changes the data or the model
+    # later in the run (an upload read, a model picked), so it never lags behind the page.
+    st.session_state[state.SIDEBAR_SLOT] = st.sidebar.empty()
+    finish_pending_load()
     sidebar()
 
 
@@ -38,8 +44,14 @@ def link(page: str, label: str | None = None, icon: str | None = None) -> None:
 
 
 def sidebar() -> None:
+    """Draw (or redraw in place) the session status: data, model, threshold.
+
+    Call it after changing what it shows; outside a page (no slot yet) it does nothing."""
+    slot = st.session_state.get(state.SIDEBAR_SLOT)
+    if slot is None:
+        return
     log = st.session_state.get(state.DATA_LOG)
-    with st.sidebar:
+    with slot.container():
         st.caption("Session")
         # File names and model names are shown as plain text, never as markdown/HTML.
         if log is None:
@@ -59,7 +71,20 @@ def sidebar() -> None:
 
 
 def set_data(log: EmailLog, token: str) -> None:
-    """Make ``log`` the session's data; results tied to the previous data are dropped."""
+    """Make ``log`` (as read) the session's data; results tied to the previous data are dropped.
+
+    An export known to list one row per recipient is shown one row per message (the default
+    of ``core.loading.groups_by_default``)."""
+    from core.loading import group_by_message, groups_by_default
+
+    st.session_state[state.DATA_AS_READ] = (log, token)
+    if groups_by_default(log.report):  # the Data page's checkbox reads it back as exported
+        log, token = group_by_message(log), f"{token}-by-message"
+    use_data(log, token)
+
+
+def use_data(log: EmailLog, token: str) -> None:
+    """Show ``log`` as the session's data: as read, or a reading of it (one row per message)."""
     st.session_state[state.DATA_LOG] = log
     st.session_state[state.DATA_TOKEN] = token
     st.session_state.pop(state.DATA_ERROR, None)
@@ -67,11 +92,53 @@ def set_data(log: EmailLog, token: str) -> None:
 
 
 def load_demo() -> None:
-    """Button callback: the demo log becomes the session's data."""
-    with st.spinner("Generating demo data…"):
+    """Button callback: the demo log becomes the session's data.
+
+    Under load the demo takes seconds to generate, and a page switch meanwhile makes Streamlit
+    stop this run at its next yield point: any ``st`` output and any ``st.session_state``
+    access. Left alone, the click would be lost without a word. So the log is made anyway (no
+    output on that path) into a plain dict the session holds, and whichever page runs next
+    stores it (:func:`finish_pending_load`), or says the load was interrupted."""
+    pending = {"what": "demo data"}
+    try:
+        st.session_state[state.DATA_LOADING] = pending
+        with st.spinner("Generating demo data…"):
+            _make_demo(pending)
+    except ScriptControlException:
+        try:
+            _make_demo(pending)
+        finally:
+            # The interruption was handed over at the yield point that raised it: this write
+            # does not raise it again (a stop request would; then the load is dropped, as asked).
+            with contextlib.suppress(ScriptControlException):
+                st.session_state[state.DATA_LOADING] = pending
+        raise
+    finish_pending_load()
+
+
+def _make_demo(pending: dict) -> None:
+    if "log" not in pending:
         from ui.data import demo_log
 
-        set_data(demo_log(state.DEMO_ROWS, state.DEMO_SEED), f"demo-{state.DEMO_ROWS}-{state.DEMO_SEED}")
+        pending["log"] = demo_log(state.DEMO_ROWS, state.DEMO_SEED)  # a dict write: no yield point
+        pending["token"] = f"demo-{state.DEMO_ROWS}-{state.DEMO_SEED}"
+
+
+def finish_pending_load() -> None:
+    """Store a load the previous run finished but could not store; warn about one it never finished."""
+    pending = st.session_state.get(state.DATA_LOADING)
+    if pending is None:
+        return
+    if "log" in pending:
+        set_data(pending["log"], pending["token"])
+        st.session_state.pop(state.DATA_LOADING, None)  # last: an interruption before this only repeats the work
+        return
+    st.session_state.pop(state.DATA_LOADING, None)
+    st.warning(
+        f"Loading the {pending['what']} was interrupted before it finished, so nothing new was loaded. "
+        "Press the button again."
+    )
+    st.button(f"Load the {pending['what']} again", key=state.DATA_LOAD_AGAIN, on_click=load_demo)
 
 
 def require_data() -> EmailLog:
@@ -102,6 +169,7 @@ def model_picker(bundles: list[BundleInfo], label: str = "Model", key: str | Non
         label, names, index=index, key=key, format_func=lambda n: f"{n}  ({_created(bundles[names.index(n)])})"
     )
     st.session_state[state.MODEL_NAME] = name
+    sidebar()
     return bundles[names.index(name)]
 
 
@@ -201,10 +269,12 @@ def profile_for(data_token: str, _log: EmailLog) -> dict:
     """Validation numbers and profile series of the loaded log (computed once per data)."""
     from ui import data
 
+    unit = data.time_bin(_log)  # day, week or month: about a hundred bars at most
     return {
         "summary": data.summary(_log),
         "hourly": data.hourly_counts(_log),
-        "daily": data.daily_counts(_log),
+        "activity": data.binned_counts(_log, unit),
+        "activity_unit": unit,
         "domains": data.top_sender_domains(_log),
     }
 

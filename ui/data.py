@@ -112,13 +112,37 @@ def hourly_counts(log: EmailLog) -> pd.Series:
 
 def daily_counts(log: EmailLog) -> pd.Series:
     """Messages per calendar day (UTC), missing days as 0."""
+    return binned_counts(log, "day")
+
+
+#: Bars the "Mail per …" chart aims to stay under: past ~100 bars in half a page they turn to hairlines.
+MAX_BARS = 100
+
+
+def time_bin(log: EmailLog) -> str:
+    """The bin for the activity chart from the log's span: "day", "week" or "month"."""
+    times = log.frame[TIME].dropna()
+    days = (times.max() - times.min()).days + 1 if len(times) else 0
+    if days <= MAX_BARS:
+        return "day"
+    return "week" if days <= 7 * MAX_BARS else "month"
+
+
+def binned_counts(log: EmailLog, unit: str) -> pd.Series:
+    """Messages per day, week (starting Monday) or month (UTC), empty bins as 0, indexed by bin start."""
     times = log.frame[TIME].dropna()
     if not len(times):
         return pd.Series(dtype=int)
-    days = times.dt.floor("D")
-    counts = days.value_counts().sort_index()
-    full = pd.date_range(counts.index.min(), counts.index.max(), freq="D")
-    return counts.reindex(full, fill_value=0)
+    days = times.dt.tz_localize(None).dt.floor("D")
+    if unit == "week":
+        starts, freq = days - pd.to_timedelta(days.dt.weekday, unit="D"), "W-MON"
+    elif unit == "month":
+        starts, freq = days.dt.to_period("M").dt.to_timestamp(), "MS"
+    else:
+        starts, freq = days, "D"
+    counts = starts.value_counts().sort_index()
+    full = pd.date_range(counts.index.min(), counts.index.max(), freq=freq)
+    return counts.reindex(full, fill_value=0).tz_localize("UTC")
 
 
 def top_sender_domains(log: EmailLog, n: int = 15) -> pd.Series:

@@ -20,6 +20,11 @@ DATA_ERROR = "data.error"  # message of the last failed load
 DATA_NEEDS_MAPPING = "data.needs_mapping"  # that failure was missing columns → show the form
 DATA_MAPPING_FORM = "data.mapping_form"  # widgets of the column-mapping form
 DATA_MAP_PRESET = "data.map.preset"
+DATA_LOADING = "data.loading"  # what a load started but not yet finished is reading ("demo data")
+DATA_LOAD_AGAIN = "data.load_again"  # button after an interrupted load
+DATA_AS_READ = "data.as_read"  # (EmailLog, token) as the files were read, before grouping by message
+DATA_GROUP = "data.group_by_message"  # checkbox: one row per message, recipients joined
+SIDEBAR_SLOT = "common.sidebar"  # the sidebar's status placeholder of the current run
 
 
 def data_map_field(field: str) -> str:

@@ -97,6 +97,9 @@ def threshold_inputs(hi: float) -> float:
             on_change=_from_widget,
             args=(state.DETECT_NUMBER, hi),
         )
+    from ui.common import sidebar  # it shows the threshold: redraw it (in a fragment rerun too)
+
+    sidebar()
     return float(st.session_state[state.DETECT_THRESHOLD])
 
 

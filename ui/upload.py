@@ -7,7 +7,7 @@ import streamlit as st
 from core.errors import DataError, MissingColumnsError
 from core.schema import FIELDS, PRESET_LABELS
 from ui import state
-from ui.common import set_data
+from ui.common import set_data, sidebar, use_data
 from ui.data import fingerprint, load_sources, missing_fields, read_headers, suggested_mapping
 
 NO_PRESET = "(none – map by hand)"
@@ -28,6 +28,7 @@ def try_load(files: list[tuple[str, bytes]], mapping: dict | None) -> bool:
         st.session_state[state.DATA_NEEDS_MAPPING] = _is_missing_columns(error)
         return False
     set_data(log, fingerprint(files, mapping))
+    sidebar()  # drawn before the upload was read
     return True
 
 
@@ -80,3 +81,29 @@ def handle_uploads(files: list[tuple[str, bytes]]) -> None:
             st.caption("Still showing the data loaded before.")
         if st.session_state.get(state.DATA_NEEDS_MAPPING):
             mapping_form(files)
+
+
+def group_messages() -> None:
+    """Checkbox callback: read the loaded log one row per message, or back as the files list it."""
+    from core.loading import group_by_message
+
+    log, token = st.session_state[state.DATA_AS_READ]
+    if st.session_state.get(state.DATA_GROUP):
+        log, token = group_by_message(log), f"{token}-by-message"
+    use_data(log, token)
+
+
+def group_by_message_choice(log) -> None:
+    """For a log listing a message once per recipient: say so, and offer one row per message."""
+    report = log.report
+    if not (report.per_recipient or report.merged_rows):
+        return
+    st.session_state[state.DATA_GROUP] = bool(report.merged_rows)  # the checkbox follows the data shown
+    st.checkbox(
+        "Read one row per message, with all its recipients",
+        key=state.DATA_GROUP,
+        on_change=group_messages,
+        help="Rows sharing a UUID become one message whose Recipient lists every recipient, so "
+        "recipients per mail and fan-out count the whole message (`--group-by-message` on the command "
+        "line). Train and detect with the same choice.",
+    )
