@@ -164,7 +164,7 @@ def test_values_outside_the_training_range_weigh_by_held_out_rarity():
 
     assert (never, always, quarter) == pytest.approx((scale(0), scale(999), scale(250)))
     assert never < quarter < always and always > 100  # ~no weight for what every new mail does
-    assert quarter == pytest.approx(np.log(1000) / -np.log(1 / 4), rel=0.01)  # many rows: their own rate
+    assert quarter == pytest.approx(np.log(1000) / -np.log(1 / 4), rel=0.02)  # many rows: ~their own rate
 
 
 def test_few_held_out_rows_lean_on_the_average_novelty_rate():
