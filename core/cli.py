@@ -237,7 +237,7 @@ class RowBar(_Bars):
 
 def cmd_train(args) -> int:
     from core.artifacts import save_bundle
-    from core.model import AutoencoderDetector
+    from core.model import AutoencoderDetector, small_log_note
     from core.provenance import training_metadata
 
     log = _load(args)
@@ -269,6 +269,7 @@ def cmd_train(args) -> int:
     with EpochBars() as bars:
         detector.fit(usable, callback=bars, **fit_options)
     info = save_bundle(detector, _artifacts(args), name=args.name, extra_metadata=training_metadata(log, usable))
+    note = small_log_note(detector.n_train_rows_ + detector.n_trimmed_rows_ + detector.n_test_rows_)
     history = detector.history_
     val = f", validation {history['val_loss'][-1]:.4f}" if history["val_loss"] else ""
     print(
@@ -280,6 +281,7 @@ def cmd_train(args) -> int:
         f"epochs {detector.epochs_run_}/{detector.epochs}, final loss {history['loss'][-1]:.4f}{val}\n"
         f"threshold {detector.threshold_:.6g} ({detector.percentile:g}th percentile of test errors)\n"
         f"saved bundle {info.name} at {info.path} in {time.perf_counter() - started:.1f}s"
+        + (f"\nnote: {note}" if note else "")
     )
     return EXIT_OK
 

@@ -33,6 +33,8 @@ from core.features import DEFAULT_FEATURE_SET, make_preprocessor
 from core.schema import FEATURE_FIELDS, TIME
 
 MIN_TRAIN_ROWS = 20
+SMALL_LOG_ROWS = 400  # below this many usable rows, detection is measurably weaker (docs/quality.md)
+RARITY_PRIOR_ROWS = 20  # pseudo-rows of the pooled novelty rate in each feature's rarity (docs/quality.md)
 ERROR_WEIGHTINGS = ("calibrated", "plain")
 _RANGE_TOLERANCE = 1e-6  # standardized units; float32 round-off is not "outside the range"
 
@@ -85,6 +87,20 @@ def build_autoencoder(
         steps_per_execution=steps_per_execution,
     )
     return model
+
+
+def small_log_note(n_rows: int) -> str | None:
+    """What to tell the analyst about a log of ``n_rows`` usable rows, or None when it is big enough.
+
+    Small logs still train (down to ``MIN_TRAIN_ROWS``); they just know less of the
+    organisation's mail, so more of it looks new.
+    """
+    if n_rows >= SMALL_LOG_ROWS:
+        return None
+    return (
+        f"{n_rows:,} rows: detection will be weaker below ~{SMALL_LOG_ROWS} "
+        "(fewer senders, recipients and subjects known as normal). Retrain when a longer log is available."
+    )
 
 
 def dense_layers(model) -> list[tuple[np.ndarray, np.ndarray, str]]:
@@ -264,6 +280,8 @@ class AutoencoderDetector(BaseEstimator):
         Encoder widths; the decoder mirrors them.
     epochs : int, default=50
     batch_size : int, default=1024
+        Also the default for small logs: one full-batch step per epoch there ranks mail better
+        than many small steps (docs/quality.md, "Small logs").
     learning_rate : float, default=3e-3
         Larger batches with a proportionally higher rate: same quality, ~2x faster.
     steps_per_execution : int, default=8
@@ -496,14 +514,23 @@ class AutoencoderDetector(BaseEstimator):
         (``error_scale_``). A value outside it is something training mail never had: a first
         contact (the feature was constant), a campaign from 60 domains. Its squared error is
         divided by ``outside_scale_ = log(n + 1) / surprise``, where ``surprise`` is -log of
-        the add-one smoothed share of the n held-out rows that left the range on that
-        feature — so a first contact that one new message in four makes weighs about a
-        fifth of a display-name change that one in a thousand makes.
+        the share of the n held-out rows that left the range on that feature — so a first
+        contact that one new message in four makes weighs about a fifth of a display-name
+        change that one in a thousand makes. The share is ``(k + a * pooled) / (n + a)``: k rows
+        of its own plus ``a = RARITY_PRIOR_ROWS`` pseudo-rows at the rate all features leave
+        their range on average, so a small log's few held-out rows don't claim precision they
+        lack, and a large log's rows speak for themselves.
         """
         lo, hi = self.feature_range_
         outside = (X_held_out < lo - _RANGE_TOLERANCE) | (X_held_out > hi + _RANGE_TOLERANCE)
         n = len(X_held_out)
-        surprise = -np.log((outside.sum(axis=0) + 1.0) / (n + 1.0))
+        counts = outside.sum(axis=0)
+        # Shrunk toward the average feature's rate with the weight of RARITY_PRIOR_ROWS rows
+        # (empirical Bayes): 20 held-out rows can't tell one in 20 from one in 1,000, and
+        # taken at face value they make every novelty they happened not to see the loudest.
+        pooled = (counts.sum() + 1.0) / (n * counts.size + 1.0)
+        share = (counts + RARITY_PRIOR_ROWS * pooled) / (n + RARITY_PRIOR_ROWS)
+        surprise = -np.log(share)
         self.outside_scale_ = np.log(n + 1.0) / np.maximum(surprise, 1e-3)
 
     def _check_params(self) -> None:

@@ -13,7 +13,7 @@ from core.schema import LABEL
 from ui import auth, charts, state
 from ui.common import data_caption, link, page_setup, require_data
 from ui.formatting import duration_text
-from ui.train import detector_defaults, feature_set_label, feature_sets
+from ui.train import detector_defaults, feature_set_label, feature_sets, small_log_note
 from ui.workspace import training_rows_from_verdicts
 
 if TYPE_CHECKING:
@@ -41,6 +41,9 @@ if chosen is not None:  # set by the Health page's retrain button
         key=state.TRAIN_USE_LOADED,
     )
 st.caption(f"Dataset: {data_caption(log)}")
+_note = small_log_note(int(log.scorable.sum()))
+if _note:
+    st.warning(_note, icon=":material/info:")
 
 job: TrainingJob | None = st.session_state.get(state.TRAIN_JOB)
 

@@ -90,6 +90,16 @@ def test_train_prints_summary_and_saves_bundle(cli_trained):
     assert (work / "art" / "demo" / "model.keras").is_file()
 
 
+def test_train_says_when_a_log_is_small(tmp_path, capsys):
+    """A 100-row log trains, and the summary says detection will be weaker; 400 rows say nothing."""
+    for rows, noted in ((100, True), (400, False)):
+        make_demo_log(rows, seed=3).to_csv(tmp_path / f"{rows}.csv", index=False)
+        code, out, err = cli(capsys, "train", tmp_path / f"{rows}.csv", "--artifacts", tmp_path / "art", "--epochs", 1)
+        assert code == 0, err
+        assert ("note: 100 rows: detection will be weaker below ~400" in out) is noted, out
+        assert ("weaker" in out) is noted
+
+
 def test_train_on_a_log_file_writes_no_progress_bar(cli_trained):
     *_, err = cli_trained
     assert "\r" not in err and err == ""  # no bar, no carriage-return updates, no warnings

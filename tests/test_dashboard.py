@@ -261,6 +261,32 @@ def test_train_page_trains_two_epochs_and_saves_a_bundle(tiny_log, tmp_path, mon
     assert len(at.get("plotly_chart")) == 2  # loss curves + test-error histogram
 
 
+def test_train_page_says_when_a_log_is_small_and_still_trains_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMAIL_AD_ARTIFACTS", str(tmp_path))
+    at = seeded("pages/2_Train.py", demo_log(100, seed=3))
+    at.run()
+    no_exception(at)
+    assert [w.value for w in at.warning] == [
+        "100 rows: detection will be weaker below ~400 (fewer senders, recipients and subjects known as "
+        "normal). Retrain when a longer log is available."
+    ]
+    at.number_input(key=state.TRAIN_EPOCHS).set_value(2)
+    at.button[0].click().run()
+    job = at.session_state[state.TRAIN_JOB]
+    assert job.wait(120) and job.status == DONE, job.error
+    assert job.detector.n_train_rows_ + job.detector.n_trimmed_rows_ + job.detector.n_test_rows_ == 100
+    at.run()
+    no_exception(at)
+    assert len(at.get("plotly_chart")) == 2  # loss curves + test-error histogram
+
+
+def test_train_page_has_no_small_log_note_for_a_long_enough_log(tiny_log):
+    at = seeded("pages/2_Train.py", tiny_log)
+    at.run()
+    no_exception(at)
+    assert not at.warning
+
+
 def test_train_page_stop_button_saves_a_usable_model(tiny_log, tmp_path, monkeypatch):
     monkeypatch.setenv("EMAIL_AD_ARTIFACTS", str(tmp_path))
     at = seeded("pages/2_Train.py", tiny_log)

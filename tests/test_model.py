@@ -9,7 +9,7 @@ from sklearn.base import clone
 from sklearn.pipeline import Pipeline
 
 from core.errors import DataError
-from core.model import AutoencoderDetector, EpochProgress, build_autoencoder
+from core.model import RARITY_PRIOR_ROWS, AutoencoderDetector, EpochProgress, build_autoencoder, small_log_note
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,6 +72,23 @@ def test_scoring_no_rows_gives_empty_results(trained_detector, demo_log):
 def test_too_few_rows_to_train(demo_log):
     with pytest.raises(DataError, match="Too few rows to train: 5"):
         AutoencoderDetector(epochs=1).fit(demo_log.frame.head(5))
+
+
+def test_twenty_rows_train_and_nineteen_are_refused(demo_log):
+    frame = demo_log.frame[demo_log.scorable]
+    det = AutoencoderDetector(epochs=2, screening_epochs=1).fit(frame.head(20))
+    assert det.n_train_rows_ + det.n_trimmed_rows_ + det.n_test_rows_ == 20
+    assert np.isfinite(det.threshold_) and np.isfinite(det.decision_function(frame.head(50))).all()
+    with pytest.raises(DataError, match="Too few rows to train: 19 with a readable time, need at least 20"):
+        AutoencoderDetector(epochs=1).fit(frame.head(19))
+
+
+def test_small_log_note_names_the_rows_below_400():
+    assert small_log_note(100) == (
+        "100 rows: detection will be weaker below ~400 (fewer senders, recipients and subjects known as "
+        "normal). Retrain when a longer log is available."
+    )
+    assert small_log_note(399).startswith("399 rows:") and small_log_note(400) is None
 
 
 def test_seed_feature_set_trains(demo_log):
@@ -140,9 +157,27 @@ def test_values_outside_the_training_range_weigh_by_held_out_rarity():
     held_out[:250, 2] = 5.0  # one row in four leaves it
     det._weigh_outside_values(held_out)
     never, always, quarter = det.outside_scale_
-    assert never == pytest.approx(1.0)  # full weight: as rare as the held-out rows can show
-    assert always > 1e3  # ~no weight
-    assert quarter == pytest.approx(np.log(1000) / -np.log(251 / 1000))
+    pooled = (999 + 250 + 1) / (3 * 999 + 1)  # the features' average rate, add-one smoothed
+
+    def scale(k):
+        return np.log(1000) / -np.log((k + RARITY_PRIOR_ROWS * pooled) / (999 + RARITY_PRIOR_ROWS))
+
+    assert (never, always, quarter) == pytest.approx((scale(0), scale(999), scale(250)))
+    assert never < quarter < always and always > 100  # ~no weight for what every new mail does
+    assert quarter == pytest.approx(np.log(1000) / -np.log(1 / 4), rel=0.02)  # many rows: ~their own rate
+
+
+def test_few_held_out_rows_lean_on_the_average_novelty_rate():
+    """20 held-out rows can't tell a 1-in-20 novelty from a 1-in-1,000 one: weights stay close."""
+    det = AutoencoderDetector()
+    det.feature_range_ = np.zeros((2, 4))
+    few = np.zeros((20, 4))
+    few[:1, 1] = 1.0  # one row of 20 leaves the range
+    few[:, 3] = 1.0
+    det._weigh_outside_values(few)
+    unseen, once = det.outside_scale_[:2]
+    add_one_ratio = np.log(21 / 1) / np.log(21 / 2)  # weights taken at face value: unseen 1.29x once
+    assert 1 < once / unseen < 0.5 * (1 + add_one_ratio)
 
 
 INVALID_PARAMS = [

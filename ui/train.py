@@ -23,6 +23,13 @@ def detector_defaults() -> dict:
     return dict(_defaults())
 
 
+def small_log_note(n_rows: int) -> str | None:
+    """The detector's note for a log of ``n_rows`` usable rows (None: big enough)."""
+    from core.model import small_log_note as note
+
+    return note(n_rows)
+
+
 def feature_sets() -> tuple[str, ...]:
     """The feature sets the detector accepts, its default first."""
     from core.features import DEFAULT_FEATURE_SET, FEATURE_SETS
