@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.test_browser_e2e import CHROMIUM, CHROMIUM_ARGS, RESULTS, metric, shot, sync_api, wait_idle
+from tests.browser import chromium, metric, new_page, shot, wait_idle
 from tests.test_browser_e2e import server as server  # noqa: F401 - the same streamlit run fixture
 
 N_MESSAGES = 500
@@ -38,15 +38,10 @@ def eighteen_month_trace(path) -> tuple[int, int]:
 
 @pytest.fixture(scope="module")
 def page():
-    RESULTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        page = context.new_page()
-        page.set_default_timeout(120_000)
+    with chromium() as browser:
+        page = new_page(browser, timeout_ms=120_000)
         yield page
-        context.close()
-        browser.close()
+        page.context.close()
 
 
 def sidebar_rows(page) -> str:
