@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         metavar="N",
-        help="with --engine spark: the network learns from a uniform sample of N training rows (default 1000000)",
+        help="with --engine spark: the network learns from a uniform sample of N training rows (1,000,000 if unset)",
     )
     add_db_option(train)
 
