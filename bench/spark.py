@@ -1,13 +1,20 @@
-"""Local engine vs Spark local[2]: wall time, rows/s and peak memory of scoring a demo log.
+"""Local engine vs Spark local[2]: wall time, rows/s and peak memory of scoring and training
+on a demo log, and the Spark-trained detector's quality on csdmc2010.
 
     python -m bench.spark [--rows 1000000 10000000] [--master local[2]] [--compare]
+    python -m bench.spark --train [--rows 1000000] [--epochs 5]
+    python -m bench.spark --quality [--seeds 0 1 2]
 
-Each run is a fresh ``python -m core detect`` process on the same demo CSV with the same
-bundle (the test suite's pinned ``format2-email``), so start-up (JVM, Python workers) is
-counted as a user would pay it. Memory: the driver's Python process (VmHWM) and, polled
-every 0.2 s, the whole process tree (for Spark: the JVM with its local executors and the
-Python workers). ``--compare`` reads both CSV outputs back and compares them row by row.
-Training on Spark is not implemented yet (see docs/scale-out.md), so only scoring is timed.
+Each run is a fresh ``python -m core detect`` (or ``train``) process on the same demo CSV,
+scoring with the same bundle (the test suite's pinned ``format2-email``), so start-up (JVM,
+Python workers) is counted as a user would pay it. Memory: the driver's Python process
+(VmHWM) and, polled every 0.2 s, the whole process tree (for Spark: the JVM with its local
+executors and the Python workers). ``--compare`` reads both CSV outputs back and compares
+them row by row.
+
+``--quality``: the shared csdmc2010 protocol (``core.evaluation.protocol_split``), per seed
+the same detector trained locally and with ``--engine spark`` on the training half, both
+scored locally on the test half: ROC-AUC of each and the difference.
 """
 
 from __future__ import annotations
@@ -53,7 +60,18 @@ def _tree_rss_mb(pid: int) -> float:
 
 def run_detect(data: Path, out: Path, engine: str, master: str) -> dict:
     """One ``detect`` run in a fresh process: seconds, driver peak MB, tree peak MB."""
-    argv = [sys.executable, "-c", _DRIVER, str(data), str(out), "--artifacts", str(BUNDLE_DIR), "--name", BUNDLE]
+    argv = ["detect", str(data), "--out", str(out), "--artifacts", str(BUNDLE_DIR), "--name", BUNDLE]
+    return run_cli(argv, engine, master)
+
+
+def run_train(data: Path, artifacts: Path, engine: str, master: str, epochs: int) -> dict:
+    """One ``train`` run in a fresh process: seconds, driver peak MB, tree peak MB."""
+    argv = ["train", str(data), "--artifacts", str(artifacts), "--name", engine, "--epochs", str(epochs)]
+    return run_cli(argv, engine, master)
+
+
+def run_cli(argv: list[str], engine: str, master: str) -> dict:
+    argv = [sys.executable, "-c", _DRIVER, *argv]
     if engine == "spark":
         argv += ["--engine", "spark", "--master", master]
     started = time.perf_counter()
@@ -80,7 +98,7 @@ def run_detect(data: Path, out: Path, engine: str, master: str) -> dict:
 _DRIVER = """
 import sys
 from core.cli import main
-code = main(["detect", sys.argv[1], "--out", sys.argv[2], *sys.argv[3:]])
+code = main(sys.argv[1:])
 print(next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")))
 sys.exit(code)
 """
@@ -97,13 +115,65 @@ def compare(local: Path, spark: Path) -> str:
     return f"max |error difference| {error:.2g}, rows with any other column different: {differing}"
 
 
+def quality(seeds, master: str) -> pd.DataFrame:
+    """ROC-AUC on csdmc2010's test half of the detector trained locally and on Spark."""
+    from core.evaluation import SHARED_DATA, detection_metrics, protocol_split
+    from core.loading import read_log
+    from core.model import AutoencoderDetector
+    from core.spark.io import read_spark_log
+    from core.spark.session import get_session
+    from core.spark.training import train_on_spark
+
+    log = read_log(SHARED_DATA / "csdmc2010_labeled.csv")
+    frame = log.frame[log.scorable].reset_index(drop=True)
+    spark = get_session(master)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in seeds:
+            train, test, y = protocol_split(frame, seed)
+            path = Path(tmp) / f"train-{seed}.csv"
+            train.to_csv(path, index=False)
+            started = time.perf_counter()
+            local = AutoencoderDetector(seed=seed).fit(train)
+            local_s = time.perf_counter() - started
+            started = time.perf_counter()
+            remote = AutoencoderDetector(seed=seed)
+            train_on_spark(spark, read_spark_log(spark, str(path)), remote)
+            spark_s = time.perf_counter() - started
+            auc = {
+                name: detection_metrics(y, d.decision_function(test), d.threshold_)["roc_auc"]
+                for name, d in (("local", local), ("spark", remote))
+            }
+            rows.append(
+                {
+                    "seed": seed,
+                    "ROC-AUC local": auc["local"],
+                    "ROC-AUC spark": auc["spark"],
+                    "difference": auc["spark"] - auc["local"],
+                    "local train s": local_s,
+                    f"spark {master} train s": spark_s,
+                }
+            )
+            print(rows[-1], file=sys.stderr, flush=True)
+    table = pd.DataFrame(rows)
+    mean = table.mean(numeric_only=True).to_dict()
+    return pd.concat([table, pd.DataFrame([{**mean, "seed": "mean"}])], ignore_index=True)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--compare", action="store_true", help="compare the two outputs row by row")
     parser.add_argument("--engines", nargs="+", choices=("local", "spark"), default=["local", "spark"])
+    parser.add_argument("--train", action="store_true", help="time training instead of scoring")
+    parser.add_argument("--epochs", type=int, default=5, help="epochs of the final fit with --train (default 5)")
+    parser.add_argument("--quality", action="store_true", help="csdmc2010 ROC-AUC, trained locally vs on Spark")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     args = parser.parse_args(argv)
+    if args.quality:
+        print(markdown_table(quality(args.seeds, args.master), float_format="{:.3f}"))
+        return 0
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.rows:
@@ -111,8 +181,11 @@ def main(argv=None) -> int:
             outputs = {}
             for engine in args.engines:
                 out = Path(tmp) / f"{engine}-{n}.csv"
-                result = run_detect(data, out, engine, args.master)
-                outputs[engine] = out
+                if args.train:
+                    result = run_train(data, Path(tmp) / "artifacts", engine, args.master, args.epochs)
+                else:
+                    result = run_detect(data, out, engine, args.master)
+                    outputs[engine] = out
                 rows.append(
                     {
                         "rows": f"{n:,}",
@@ -127,7 +200,8 @@ def main(argv=None) -> int:
             if args.compare and len(outputs) == 2:
                 print(f"{n:,} rows: {compare(outputs['local'], outputs['spark'])}", flush=True)
     print(markdown_table(pd.DataFrame(rows), float_format="{:.1f}"))
-    print(f"\nmachine: {os.cpu_count()} cores; scoring only (Spark training is not implemented yet)")
+    what = f"training ({args.epochs} epochs)" if args.train else "scoring"
+    print(f"\nmachine: {os.cpu_count()} cores; {what}")
     return 0
 
 

@@ -57,6 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
             "that list one row per recipient, such as a Microsoft 365 message trace; off otherwise)",
         )
 
+    def add_engine(p, spark_note: str):
+        p.add_argument(
+            "--engine", choices=("local", "spark"), default="local", help=f"local (default), or spark: {spark_note}"
+        )
+        p.add_argument(
+            "--master", default=None, help="Spark master with --engine spark (default local[*]; spark://, yarn, sc://)"
+        )
+
     def add_bundle(p):
         p.add_argument("--artifacts", default=None, metavar="DIR", help="bundle folder (default artifacts/)")
         p.add_argument("--name", default=None, help="bundle name (default: the latest)")
@@ -89,6 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--early-stopping", action="store_true")
     train.add_argument("--seed", type=int, default=None, help="default 0")
     train.add_argument("--use-verdicts", action="store_true", help="leave out confirmed mail, never trim benign mail")
+    add_engine(train, "DATA may then be a folder/glob of CSVs or Parquet: count tables over every row, by Spark")
+    train.add_argument(
+        "--sample-rows",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --engine spark: the network learns from a uniform sample of N training rows (1,000,000 if unset)",
+    )
     add_db_option(train)
 
     detect = commands.add_parser("detect", help="score a log with a saved detector")
@@ -101,15 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     rule.add_argument("--rate", type=float, help="expected anomaly share, e.g. 0.02")
     rule.add_argument("--top", type=int, help="flag the N highest errors")
     detect.add_argument("--flagged", metavar="FLAGGED.csv", help="also write flagged UUIDs with error and reason")
-    detect.add_argument(
-        "--engine",
-        choices=("local", "spark"),
-        default="local",
-        help="local (default), or spark: DATA may then be a folder/glob of CSVs or Parquet, "
-        "and OUT a Parquet folder partitioned by day unless it ends in .csv",
-    )
-    detect.add_argument(
-        "--master", default=None, help="Spark master with --engine spark (default local[*]; spark://, yarn, sc://)"
+    add_engine(
+        detect,
+        "DATA may then be a folder/glob of CSVs or Parquet, and OUT a Parquet folder partitioned by day "
+        "unless it ends in .csv",
     )
     add_db_option(detect)  # every detection is recorded as a run in the workspace
 
@@ -235,13 +246,10 @@ class RowBar(_Bars):
         self._bar.update(done - self._bar.n)
 
 
-def cmd_train(args) -> int:
-    from core.artifacts import save_bundle
-    from core.model import AutoencoderDetector, small_log_note
-    from core.provenance import training_metadata
+def new_detector(args):
+    """The unfitted detector ``train``'s options ask for (the detector's defaults for the rest)."""
+    from core.model import AutoencoderDetector
 
-    log = _load(args)
-    usable = log.frame[log.scorable]
     given = {
         "epochs": args.epochs,
         "batch_size": args.batch_size,
@@ -251,11 +259,26 @@ def cmd_train(args) -> int:
         "trim_fraction": args.trim_fraction,
         "seed": args.seed,
     }
-    detector = AutoencoderDetector(
+    return AutoencoderDetector(
         feature_set=args.features,
         early_stopping=args.early_stopping,
         **{name: value for name, value in given.items() if value is not None},
     )
+
+
+def cmd_train(args) -> int:
+    from core.artifacts import save_bundle
+    from core.provenance import training_metadata
+
+    if args.engine == "spark":  # count tables by Spark over every row, network on a sample (core/spark)
+        from core.spark.cli import train
+
+        return train(args, _column_map(args.map), _artifacts(args))
+    if args.sample_rows is not None:
+        raise DataError("--sample-rows applies to --engine spark only (locally the network learns from every row).")
+    log = _load(args)
+    usable = log.frame[log.scorable]
+    detector = new_detector(args)
     started = time.perf_counter()
     fit_options = {}
     if args.use_verdicts:
@@ -269,21 +292,28 @@ def cmd_train(args) -> int:
     with EpochBars() as bars:
         detector.fit(usable, callback=bars, **fit_options)
     info = save_bundle(detector, _artifacts(args), name=args.name, extra_metadata=training_metadata(log, usable))
+    print(training_summary(detector, int((~log.scorable).sum()), info, time.perf_counter() - started))
+    return EXIT_OK
+
+
+def training_summary(detector, skipped: int, info, seconds: float) -> str:
+    """What ``train`` prints: rows used, features, epochs, threshold, where the bundle went, and
+    a note when the log is small."""
+    from core.model import small_log_note
+
     note = small_log_note(detector.n_train_rows_ + detector.n_trimmed_rows_ + detector.n_test_rows_)
     history = detector.history_
     val = f", validation {history['val_loss'][-1]:.4f}" if history["val_loss"] else ""
-    print(
+    return (
         f"rows used {detector.n_train_rows_ + detector.n_trimmed_rows_ + detector.n_test_rows_:,} "
         f"(train {detector.n_train_rows_:,}, left out as least normal {detector.n_trimmed_rows_:,}, "
         f"test {detector.n_test_rows_:,}), "
-        f"skipped {int((~log.scorable).sum()):,} with unreadable time\n"
+        f"skipped {skipped:,} with unreadable time\n"
         f"features {detector.feature_set} ({len(detector.preprocessor_.feature_names_out_)} columns)\n"
         f"epochs {detector.epochs_run_}/{detector.epochs}, final loss {history['loss'][-1]:.4f}{val}\n"
         f"threshold {detector.threshold_:.6g} ({detector.percentile:g}th percentile of test errors)\n"
-        f"saved bundle {info.name} at {info.path} in {time.perf_counter() - started:.1f}s"
-        + (f"\nnote: {note}" if note else "")
+        f"saved bundle {info.name} at {info.path} in {seconds:.1f}s" + (f"\nnote: {note}" if note else "")
     )
-    return EXIT_OK
 
 
 def cmd_detect(args) -> int:

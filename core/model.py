@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -252,6 +253,54 @@ _SAVED = (
 )
 
 
+class TrainingRows(Protocol):
+    """Training mail split into rows to learn from and held-out rows, as ``fit_rows`` uses it.
+
+    ``fit_features(preprocessor)`` fits the preprocessor on the current training rows and
+    returns the model inputs of the rows the network fits on; ``held_out`` are the rows the
+    threshold and the feature weights are measured on (with their within-file context);
+    ``trim(detector, fraction)`` leaves out the ``fraction`` of the training rows the
+    screening fit finds least normal (``detector.screening_errors``) and returns how many;
+    ``n_train`` and ``n_held_out`` count the rows.
+    """
+
+    held_out: pd.DataFrame
+
+    def fit_features(self, preprocessor) -> np.ndarray: ...
+
+    def trim(self, detector: AutoencoderDetector, fraction: float) -> int: ...
+
+    @property
+    def n_train(self) -> int: ...
+
+    @property
+    def n_held_out(self) -> int: ...
+
+
+class _LocalRows:
+    """``TrainingRows`` of one frame in memory: the network fits on every training row."""
+
+    def __init__(self, train: pd.DataFrame, held_out: pd.DataFrame, protected: np.ndarray):
+        self.train, self.held_out, self.protected = train, held_out, protected
+
+    def fit_features(self, preprocessor) -> np.ndarray:
+        return preprocessor.fit_transform(self.train)
+
+    def trim(self, detector: AutoencoderDetector, fraction: float) -> int:
+        screening = detector.screening_errors(self.train)
+        keep = (screening <= np.quantile(screening, 1 - fraction)) | self.protected
+        self.train, self.protected = self.train[keep], self.protected[keep]
+        return int((~keep).sum())
+
+    @property
+    def n_train(self) -> int:
+        return len(self.train)
+
+    @property
+    def n_held_out(self) -> int:
+        return len(self.held_out)
+
+
 class AutoencoderDetector(BaseEstimator):
     """Email-log anomaly detector: rows the autoencoder reconstructs badly are anomalies.
 
@@ -394,52 +443,59 @@ class AutoencoderDetector(BaseEstimator):
                 f"Too few rows to train: {len(frame)} with a readable time, need at least "
                 f"{MIN_TRAIN_ROWS}. Load a longer log."
             )
+        frame = context.add_context(frame.reset_index(drop=True))
+        train_rows, test_rows = train_test_split(
+            np.arange(len(frame)), test_size=self.test_size, random_state=self.seed, shuffle=True
+        )
+        rows = _LocalRows(
+            frame.iloc[np.sort(train_rows)], frame.iloc[np.sort(test_rows)], protected[np.sort(train_rows)]
+        )
+        return self.fit_rows(rows, callback=callback)
+
+    def fit_rows(self, rows: TrainingRows, *, callback: TrainingCallback | None = None):
+        """Train on ``rows`` already split into training and held-out mail (``TrainingRows``):
+        the screening fit, the trimming, the final fit and the threshold, wherever the rows
+        live. ``fit`` calls it with the rows of a frame; ``core.spark.training`` with rows
+        counted by Spark and sampled to this machine. Returns ``self``."""
+        self._check_params()
+        self._seed_training()
+        n_trimmed = 0
+        stopped = False
+        if self.trim_fraction > 0:
+            stopped = self._fit_stage(rows, self.screening_epochs, callback, "screening", max_rows=self.screening_rows)
+            if not stopped:
+                n_trimmed = rows.trim(self, self.trim_fraction)
+        if not stopped:
+            self._fit_stage(rows, self.epochs, callback, "training")
+
+        self.threshold_ = float(np.percentile(self.test_errors_, self.percentile))
+        self.n_train_rows_ = rows.n_train
+        self.n_trimmed_rows_ = n_trimmed
+        self.n_test_rows_ = rows.n_held_out
+        return self
+
+    def _seed_training(self) -> None:
         import keras
         import tensorflow as tf
 
         keras.utils.set_random_seed(self.seed)
         tf.config.experimental.enable_op_determinism()
 
-        frame = context.add_context(frame.reset_index(drop=True))
-        train_rows, test_rows = train_test_split(
-            np.arange(len(frame)), test_size=self.test_size, random_state=self.seed, shuffle=True
-        )
-        train_frame = frame.iloc[np.sort(train_rows)]
-        test_frame = frame.iloc[np.sort(test_rows)]
+    def screening_errors(self, frame: pd.DataFrame) -> np.ndarray:
+        """Errors of training rows as the current (screening) fit sees them: each scored as new
+        mail, its own occurrence left out. Needs no threshold yet."""
+        return self._errors(self.preprocessor_.transform(frame.reset_index(drop=True)))
 
-        n_trimmed = 0
-        stopped = False
-        if self.trim_fraction > 0:
-            stopped = self._fit_stage(
-                train_frame, test_frame, self.screening_epochs, callback, "screening", max_rows=self.screening_rows
-            )
-            if not stopped:
-                # Every training row scored as new mail (its own occurrence left out).
-                screening = self._errors(self.preprocessor_.transform(train_frame))
-                keep = screening <= np.quantile(screening, 1 - self.trim_fraction)
-                keep |= protected[np.sort(train_rows)]
-                n_trimmed = int((~keep).sum())
-                train_frame = train_frame[keep]
-        if not stopped:
-            self._fit_stage(train_frame, test_frame, self.epochs, callback, "training")
-
-        self.threshold_ = float(np.percentile(self.test_errors_, self.percentile))
-        self.n_train_rows_ = len(train_frame)
-        self.n_trimmed_rows_ = n_trimmed
-        self.n_test_rows_ = len(test_frame)
-        return self
-
-    def _fit_stage(
-        self, rows: pd.DataFrame, held_out: pd.DataFrame, epochs: int, callback, stage: str, max_rows: int | None = None
-    ) -> bool:
-        """Fit preprocessor and network on ``rows``, weigh and score the ``held_out`` rows.
+    def _fit_stage(self, rows: TrainingRows, epochs: int, callback, stage: str, max_rows: int | None = None) -> bool:
+        """Fit preprocessor and network on the training ``rows``, weigh and score the held-out rows.
 
         Returns True when the callback asked to stop.
         """
         import keras
 
         preprocessor = make_preprocessor(self.feature_set, **(self.preprocessor_params or {}))
-        X_train = preprocessor.fit_transform(rows)
+        X_train = rows.fit_features(preprocessor)
+        held_out = rows.held_out
         rng = np.random.default_rng(self.seed)
         order = rng.permutation(len(X_train))[:max_rows]
         n_val = int(round(self.validation_split * len(order)))

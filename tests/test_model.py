@@ -125,9 +125,9 @@ def test_trimmed_fit_leaves_out_the_injected_anomalies():
     final_fit = {}
     original = AutoencoderDetector._fit_stage
 
-    def spy(self, rows, held_out, epochs, callback, stage, **kwargs):
-        final_fit.update(rows=set(rows["UUID"]), held_out=set(held_out["UUID"]))
-        return original(self, rows, held_out, epochs, callback, stage, **kwargs)
+    def spy(self, rows, epochs, callback, stage, **kwargs):  # rows: the local TrainingRows
+        final_fit.update(rows=set(rows.train["UUID"]), held_out=set(rows.held_out["UUID"]))
+        return original(self, rows, epochs, callback, stage, **kwargs)
 
     AutoencoderDetector._fit_stage = spy
     try:

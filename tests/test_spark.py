@@ -6,6 +6,7 @@ reason; under CI=true they fail instead, so CI can never pass by skipping them.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -210,3 +211,67 @@ def test_spark_parity_on_csdmc2010(spark, artifacts, tmp_path):
     _detect("local", data, tmp_path / "local.csv", artifacts)
     _detect("spark", data, tmp_path / "spark.csv", artifacts)
     _assert_same(_read_scores(tmp_path / "local.csv"), _read_scores(tmp_path / "spark.csv"))
+
+
+# --------------------------------------------------------------------------- training on Spark
+
+
+def test_spark_count_tables_equal_the_local_ones(spark, bursty_csv):
+    """Every count table Spark learns (over all rows, by group-bys) equals the local one, and with
+    all rows on the driver the fitted preprocessor is the local one."""
+    from core.features import EmailFeatures
+    from core.features.email import count_tables, row_keys
+    from core.features.parsing import ParsedLog
+    from core.spark.context import SCORABLE, with_context
+    from core.spark.io import read_spark_log
+    from core.spark.training import ROW_COLUMNS, collect_rows, parts_of, spark_count_tables
+
+    log = read_log(bursty_csv)
+    frame = EmailFeatures().add_context(log.frame[log.scorable].reset_index(drop=True))
+    local = count_tables(ParsedLog(frame), train_keys=np.unique(row_keys(frame)))
+    rows = with_context(read_spark_log(spark, str(bursty_csv)).frame).where(SCORABLE).select(*ROW_COLUMNS)
+    parts = parts_of(rows).persist()
+    remote = spark_count_tables(parts)
+    assert set(remote.counts) == set(local.counts)
+    for name, table in local.counts.items():
+        pd.testing.assert_series_equal(remote.counts[name].sort_index(), table.sort_index(), check_names=False)
+    assert np.array_equal(remote.ngram_df, local.ngram_df) and remote.ngram_df.sum() > 0
+    assert remote.n_train == local.n_train == len(frame)
+    assert np.array_equal(remote.train_keys, local.train_keys)
+    # The driver's rows are the local frame again, in input order: same scaling, same inputs.
+    sample = collect_rows(rows)
+    parts.unpersist()
+    expected, got = EmailFeatures(), EmailFeatures()
+    np.testing.assert_array_equal(got.fit_transform_from_counts(remote, sample), expected.fit_transform(frame))
+    np.testing.assert_array_equal(got.scaler_.mean_, expected.scaler_.mean_)
+    np.testing.assert_array_equal(got.scaler_.scale_, expected.scaler_.scale_)
+    assert got.internal_domains_ == expected.internal_domains_
+    assert got.familiar_domains_.tolist() == expected.familiar_domains_.tolist()
+
+
+def test_spark_trained_bundle_loads_locally_and_scores(spark, bursty_csv, tmp_path, capsys):
+    """``train --engine spark``: tables over every row, network on a sample; the bundle is an
+    ordinary one that the local engine loads and scores with."""
+    artifacts = tmp_path / "artifacts"
+    argv = ["train", str(bursty_csv), "--artifacts", str(artifacts), "--name", "on-spark", "--epochs", "2"]
+    argv += ["--engine", "spark", "--master", "local[2]", "--sample-rows", "1000"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "count tables over all" in out and "saved bundle on-spark" in out
+    detector = load_bundle("on-spark", artifacts)
+    log = read_log(bursty_csv)
+    n_usable = int(log.scorable.sum())
+    # Every usable row counted once: trained on, left out by screening, or held out.
+    assert detector.n_train_rows_ + detector.n_trimmed_rows_ + detector.n_test_rows_ == n_usable
+    assert detector.n_trimmed_rows_ > 0 and detector.preprocessor_.n_train_ == detector.n_train_rows_
+    metadata = json.loads((artifacts / "on-spark" / "metadata.json").read_text())
+    engine = metadata["training_engine"]
+    assert engine["engine"] == "spark" and 0 < engine["network_rows"] < n_usable
+    assert set(metadata["training_data"]) == {"source", "rows", "rows_skipped", "sha256", "time_range"}
+    scores = score_log(detector, log)
+    errors = scores[ERROR].to_numpy()[scores["scored"].to_numpy()]
+    assert np.isfinite(errors).all() and errors.std() > 0
+    # The injected anomalies score higher than the rest, even after two epochs.
+    labels = log.frame["label"].astype(int).to_numpy()[scores["scored"].to_numpy()]
+    assert errors[labels == 1].mean() > errors[labels == 0].mean()
+    assert main(["detect", str(bursty_csv), "--out", str(tmp_path / "s.csv"), "--artifacts", str(artifacts)]) == 0

@@ -55,7 +55,8 @@ Append one ``Feature`` to ``EMAIL_FEATURES`` in ``catalog.py``::
 (``rows.value``, ``rows.pick(condition, if_true, if_false)``, ``rows.count``...). The
 feature names, fields, kinds, model columns, scaling floors and reasons all follow from the
 declaration. A feature that needs a new learned count table also adds it to
-``EmailFeatures._learn_counts``; models saved before then lack the table and must be
+``core.features.email.count_tables`` (and to the Spark
+``core.spark.training.spark_count_tables``); models saved before then lack the table and must be
 retrained. Append at the end: models keep the columns they were trained with, but the
 column order shapes every model trained afterwards.
 

@@ -6,6 +6,8 @@ turns their readable values into model columns.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -87,8 +89,26 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         occurrence out, so scoring the training file judges it like new mail.
         """
         parsed = ParsedLog(X)
-        self._learn_counts(parsed)
-        self.train_keys_ = np.unique(_row_keys(X))
+        return self._fit_scaling(count_tables(parsed, train_keys=np.unique(row_keys(X))), parsed)
+
+    def fit_from_counts(self, tables: CountTables, X: pd.DataFrame, y=None):
+        """``fit`` with the count tables given (computed elsewhere, e.g. by Spark over a log
+        too large for one machine) and the scaling learned from the rows of ``X``."""
+        self.fit_transform_from_counts(tables, X)
+        return self
+
+    def fit_transform_from_counts(self, tables: CountTables, X: pd.DataFrame) -> np.ndarray:
+        """Take the count ``tables`` of the training mail as learned; learn the scaling from
+        ``X`` and return its model inputs, as ``fit_transform`` does.
+
+        ``X`` must be training rows counted in ``tables`` (a uniform sample of them, or all):
+        each is described with its own occurrence counted, as in ``fit_transform``. With
+        ``tables = count_tables(ParsedLog(X), ...)`` this *is* ``fit_transform(X)``.
+        """
+        return self._fit_scaling(tables, ParsedLog(X))
+
+    def _fit_scaling(self, tables: CountTables, parsed: ParsedLog) -> np.ndarray:
+        self._set_counts(tables)
         columns = [(column, feature) for feature in EMAIL_FEATURES for column in feature.columns]
         self.feature_names_out_ = tuple(column for column, _ in columns)
         self.feature_fields_ = tuple(feature.field for _, feature in columns)
@@ -108,46 +128,24 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         self.scaler_.scale_ = np.where(varied, np.maximum(self.scaler_.scale_, floors), 1.0 / self.clip)
         return self._scale(model_inputs)
 
-    def _learn_counts(self, parsed: ParsedLog) -> None:
-        recipients = parsed.recipients
-        senders = parsed.sender_factors
-        recipients_per_row = np.bincount(recipients.row, weights=recipients.present.astype(float), minlength=parsed.n)
-        sender_per_recipient = senders.take(recipients.row)
-        named = np.flatnonzero((parsed.sender_name != "").to_numpy())
-        self.counts_ = {
-            "sender": value_counts(senders),
-            "sender_domain": value_counts(parsed.sender_domain_factors),
-            "recipient": value_counts(recipients.address),
-            "recipient_domain": value_counts(recipients.domain),
-            "pair": pair_table(sender_per_recipient, recipients.address),
-            "sender_to_domain": pair_table(sender_per_recipient, recipients.domain),
-            "subject": parsed.subject_key.value_counts(),
-            "sender_name": pair_table(senders, parsed.sender_name_factors, named),
-            "name": parsed.sender_name[parsed.sender_name != ""].value_counts(),
-            "word": _word_counts(parsed),
-            "sender_hour": pair_table(senders, parsed.times.dt.hour.to_numpy()),
-            "sender_recipients": pd.Series(
-                np.bincount(senders.codes, weights=recipients_per_row, minlength=len(senders.values)),
-                index=pd.Index(senders.values, dtype=object),
-            ),
-            "domain_to_domain": pair_table(parsed.sender_domain_factors.take(recipients.row), recipients.domain),
-        }
-        self.n_train_ = parsed.n
-        # Document frequency of each hashed character 3-gram of the training subjects.
-        distinct = parsed.distinct_subjects
-        multiplicity = np.bincount(parsed.subject_codes, minlength=len(distinct.keys))
-        self.ngram_df_ = np.asarray(distinct.grams.T @ multiplicity).ravel()
+    def _set_counts(self, tables: CountTables) -> None:
+        """Take ``tables`` as the learned counts; derive the organisation's and the familiar domains."""
+        self.counts_ = dict(tables.counts)
+        self.n_train_ = int(tables.n_train)
+        self.ngram_df_ = np.asarray(tables.ngram_df, dtype=np.float64)
+        self.train_keys_ = np.asarray(tables.train_keys)
+        n = self.n_train_
         if self.internal_domains:
             self.internal_domains_ = frozenset(d.lower() for d in self.internal_domains)
         else:
-            threshold = self.internal_min_share * parsed.n
+            threshold = self.internal_min_share * n
             sends = self.counts_["sender_domain"]
             receives = self.counts_["recipient_domain"]
             both = sends[sends >= threshold].index.intersection(receives[receives >= threshold].index)
             self.internal_domains_ = frozenset(d for d in both if d)
         domains = pd.concat([self.counts_["sender_domain"], self.counts_["recipient_domain"]])
         domains = domains.groupby(level=0).sum()
-        familiar = domains[(domains >= max(3, 0.001 * parsed.n)) & (domains.index.str.len() >= 4)]
+        familiar = domains[(domains >= max(3, 0.001 * n)) & (domains.index.str.len() >= 4)]
         self.familiar_domains_ = familiar.sort_values(ascending=False).index[:1000].to_numpy(dtype=object)
 
     # -- transforming ---------------------------------------------------------------------
@@ -174,7 +172,7 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         is never "familiar" merely because the model saw that very message, so scoring the
         training file itself gives the same picture as scoring new mail.
         """
-        return np.isin(_row_keys(X), self.train_keys_)
+        return np.isin(row_keys(X), self.train_keys_)
 
     def add_context(self, X: pd.DataFrame) -> pd.DataFrame:
         """``X`` with each row's within-file behaviour (bursts, fan-out) computed over all of ``X``.
@@ -248,7 +246,54 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         return EMAIL_FEATURES_BY_NAME[feature].reason(ReasonText(feature, described, frame, self))
 
 
-def _row_keys(X: pd.DataFrame) -> np.ndarray:
+class CountTables(NamedTuple):
+    """What ``EmailFeatures`` learns by counting the training mail (see ``count_tables``).
+
+    ``counts``: name -> pandas.Series of training frequencies (the ``counts_`` tables);
+    ``ngram_df``: document frequency of each hashed subject 3-gram; ``n_train``: rows
+    counted; ``train_keys``: sorted distinct fingerprints of those rows (``row_keys``).
+    """
+
+    counts: dict
+    ngram_df: np.ndarray
+    n_train: int
+    train_keys: np.ndarray
+
+
+def count_tables(parsed: ParsedLog, *, train_keys: np.ndarray) -> CountTables:
+    """The count tables of a training log, counted on this machine (``core.spark.training``
+    counts the same tables with Spark group-bys; a test keeps the two equal)."""
+    recipients = parsed.recipients
+    senders = parsed.sender_factors
+    recipients_per_row = np.bincount(recipients.row, weights=recipients.present.astype(float), minlength=parsed.n)
+    sender_per_recipient = senders.take(recipients.row)
+    named = np.flatnonzero((parsed.sender_name != "").to_numpy())
+    counts = {
+        "sender": value_counts(senders),
+        "sender_domain": value_counts(parsed.sender_domain_factors),
+        "recipient": value_counts(recipients.address),
+        "recipient_domain": value_counts(recipients.domain),
+        "pair": pair_table(sender_per_recipient, recipients.address),
+        "sender_to_domain": pair_table(sender_per_recipient, recipients.domain),
+        "subject": parsed.subject_key.value_counts(),
+        "sender_name": pair_table(senders, parsed.sender_name_factors, named),
+        "name": parsed.sender_name[parsed.sender_name != ""].value_counts(),
+        "word": _word_counts(parsed),
+        "sender_hour": pair_table(senders, parsed.times.dt.hour.to_numpy()),
+        "sender_recipients": pd.Series(
+            np.bincount(senders.codes, weights=recipients_per_row, minlength=len(senders.values)),
+            index=pd.Index(senders.values, dtype=object),
+        ),
+        "domain_to_domain": pair_table(parsed.sender_domain_factors.take(recipients.row), recipients.domain),
+    }
+    # Document frequency of each hashed character 3-gram of the training subjects.
+    distinct = parsed.distinct_subjects
+    multiplicity = np.bincount(parsed.subject_codes, minlength=len(distinct.keys))
+    ngram_df = np.asarray(distinct.grams.T @ multiplicity).ravel()
+    return CountTables(counts, ngram_df, parsed.n, train_keys)
+
+
+def row_keys(X: pd.DataFrame) -> np.ndarray:
     """A 64-bit fingerprint of each message (recipient, sender, subject, time)."""
     return pd.util.hash_pandas_object(X[[RECIPIENT, SENDER, SUBJECT, TIME]], index=False).to_numpy()
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from core.errors import DataError
+
 EXIT_OK = 0
 UNSCORED_DAY = "unscored"
 
@@ -72,4 +74,50 @@ def detect(args, column_map, artifacts) -> int:
         print(f"scores written to {args.out}" + (f", flagged to {args.flagged}" if args.flagged else ""))
     finally:
         scored.unpersist()
+    return EXIT_OK
+
+
+def train(args, column_map, artifacts) -> int:
+    import time
+
+    from core.artifacts import save_bundle
+    from core.cli import EpochBars, new_detector, training_summary
+    from core.provenance import default_analyst
+    from core.spark.io import read_spark_log
+    from core.spark.session import get_session
+    from core.spark.training import DEFAULT_SAMPLE_ROWS, train_on_spark
+
+    if args.use_verdicts:
+        raise DataError(
+            "--use-verdicts reads the workspace, which training on Spark does not yet: "
+            "train locally with --use-verdicts, or without it on Spark."
+        )
+    detector = new_detector(args)
+    spark = get_session(args.master)
+    log = read_spark_log(spark, args.data, columns=column_map, preset=args.preset)
+    for warning in log.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    started = time.perf_counter()
+    sample_rows = DEFAULT_SAMPLE_ROWS if args.sample_rows is None else args.sample_rows
+    with EpochBars() as bars:
+        trained = train_on_spark(spark, log, detector, sample_rows=sample_rows, callback=bars)
+    metadata = {
+        "training_data": trained.training_data,
+        "column_mapping": dict(log.columns),
+        "preset": args.preset,
+        "trained_by": default_analyst(),
+        "training_engine": {
+            "engine": "spark",
+            "master": spark.conf.get("spark.master", args.master or ""),
+            "sample_rows": sample_rows,
+            "network_rows": trained.network_rows,
+            "held_out_sample": trained.held_out_sample,
+        },
+    }
+    info = save_bundle(detector, artifacts, name=args.name, extra_metadata=metadata)
+    print(training_summary(detector, trained.rows_skipped, info, time.perf_counter() - started))
+    print(
+        f"count tables over all {detector.n_train_rows_:,} training rows (Spark); network on a sample of "
+        f"{trained.network_rows:,}, threshold on {trained.held_out_sample:,} held-out rows"
+    )
     return EXIT_OK
