@@ -7,6 +7,7 @@ switch still loads the demo (or says it was interrupted). Screenshots go to ``te
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import re
 
@@ -14,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.browser import chromium, metric, new_page, shot, wait_idle
+from tests.browser import chromium, metric, new_page, shot, sync_api, wait_idle
 from tests.test_browser_e2e import server as server  # noqa: F401 - the same streamlit run fixture
 
 N_MESSAGES = 500
@@ -87,7 +88,11 @@ def test_message_trace_upload_as_a_new_analyst(server, page, tmp_path):  # noqa:
 def test_demo_data_then_an_immediate_page_switch_is_not_lost(server, page):  # noqa: F811
     page.goto(server["url"] + "/Data")
     page.get_by_role("button", name="Use demo data").click()
-    nav(page, "Train")  # at once, before the demo is generated
+    # Switch as soon as the server has the click (its run shows the status widget), before the
+    # demo is generated; a switch that overtakes the click itself never reaches the app at all.
+    with contextlib.suppress(sync_api.TimeoutError):  # else the load already finished: Train must show it
+        page.locator('[data-testid="stStatusWidget"]').wait_for(timeout=10_000)
+    nav(page, "Train")
     main = page.locator('[data-testid="stMain"]')
     outcome = main.get_by_text(re.compile("No data loaded|was interrupted|Training settings|Epochs"))
     outcome.first.wait_for()
