@@ -824,3 +824,16 @@ def test_train_page_leaves_out_confirmed_mail_and_keeps_benign_mail(tiny_log, tm
     assert set(job.frame["UUID"][keep]) == set(benign)
     assert any("left out 3 confirmed, kept 2 benign" in c.value for c in at.caption)
     assert job.wait(120) and job.status == DONE, job.error
+
+
+def test_a_rerun_does_not_clear_keras_state_under_a_training_thread():
+    """Streamlit clears Keras' session after every script run unless the pages stop it; that
+    reset Keras under the Train page's job once a second and made training 10-20x slower."""
+    import keras
+    from streamlit.runtime.scriptrunner import script_runner
+
+    at = AppTest.from_file(str(ROOT / "pages" / "5_Models.py"), default_timeout=90).run()
+    assert not at.exception
+    before = keras.backend.get_uid("rerun-probe")
+    script_runner._clean_problem_modules()  # what Streamlit calls after every script run
+    assert keras.backend.get_uid("rerun-probe") == before + 1  # clear_session would restart at 1

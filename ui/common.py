@@ -24,7 +24,26 @@ if TYPE_CHECKING:
 # shouldn't wait for scikit-learn.
 
 
+def keep_keras_state_across_reruns() -> None:
+    """Stop Streamlit from calling ``keras.backend.clear_session()`` after every script run.
+
+    Streamlit does that whenever Keras is imported (a habit from TensorFlow 1 graphs). Keras 3's
+    clear_session resets its global state and collects garbage over TensorFlow's heap, holding
+    the GIL for about a second, under a training job's thread: with the Train page's progress
+    rerunning every second, training ran 10-20x slower in the dashboard than on the command
+    line. Models here live in bundles and training jobs, never in Keras' global session.
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+
+    script_runner._clean_problem_modules = _no_cleanup
+
+
+def _no_cleanup() -> None:
+    """Nothing to clean: see :func:`keep_keras_state_across_reruns`."""
+
+
 def page_setup(title: str) -> None:
+    keep_keras_state_across_reruns()
     st.set_page_config(page_title=f"{title} · Email anomaly detector", layout="wide")
     signed_in_user()  # the gate: with sign-in configured, nothing below runs for a visitor
     # The sidebar is a slot drawn now and redrawn by whatever changes the data or the model
