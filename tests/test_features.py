@@ -348,3 +348,79 @@ def test_a_pickled_preprocessor_names_only_the_public_package(features):
     unpickler.load()
     ours = {(module, name) for module, name in unpickler.found if module.split(".")[0] == "core"}
     assert ours == {("core.features", features.__name__)}
+
+
+# Text that stresses the vectorized text kernels: every script width in UTF-8 (1-4 bytes),
+# Unicode spaces and digits, combining marks, a lone surrogate, empty and missing values.
+_HOSTILE_TEXTS = [
+    "",
+    " ",
+    "a",
+    "ab",
+    "Hello WORLD 123",
+    "  two  spaces ",
+    "İstanbul ẞ straße",
+    "emoji 😀😀 x",
+    "日本語テキスト 42",
+    "x\u00a0y\u2003z\u3000w",
+    "tab\tsep\nline\x0bvt",
+    "ЗАГЛАВНЫЕ буквы ١٢٣ 𝟘𝟙",
+    "$$$ FREE €€ £ !!!",
+    "e\u0301 combining",
+    "lone \udcff surrogate",
+    None,
+]
+
+
+def _random_texts(n: int, seed: int) -> list:
+    rng = np.random.default_rng(seed)
+    alphabet = list("abcXYZ019 !$€£ü١𝟘\t\n日本\u00a0\u2003éß\u0301") + ["\U0001f600", "İ"]
+    return _HOSTILE_TEXTS + ["".join(rng.choice(alphabet, size=rng.integers(0, 40))) for _ in range(n)]
+
+
+def test_subject_ngrams_equal_scikit_learns_hashing_vectorizer():
+    # Saved models index their 3-gram frequencies by these hashes: the NumPy kernel must give
+    # scikit-learn's HashingVectorizer's matrix exactly, or old bundles would read other grams.
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    from core.features.parsing import NGRAM_FEATURES, subject_ngrams
+
+    texts = pd.Series(_random_texts(3000, seed=1), dtype=object)
+    texts = texts.where(~texts.str.contains("\udcff", regex=False, na=False), "surrogate")  # sklearn can't encode it
+    reference = HashingVectorizer(
+        analyzer="char_wb",
+        ngram_range=(3, 3),
+        n_features=NGRAM_FEATURES,
+        binary=True,
+        alternate_sign=False,
+        norm=None,
+    ).transform(texts.fillna("").astype(str))
+    reference.sort_indices()
+    grams = subject_ngrams(texts)
+    assert grams.shape == reference.shape
+    assert np.array_equal(grams.indptr, reference.indptr)
+    assert np.array_equal(grams.indices, reference.indices)
+    assert np.array_equal(grams.data, reference.data)
+    lone = subject_ngrams(pd.Series(["lone \udcff surrogate"], dtype=object))
+    assert lone.nnz == 4 + 1 + 9  # a 3-gram per letter of each word, and no encoding error
+
+
+def test_text_shape_counts_equal_pythons_regular_expressions():
+    from core.features.parsing import REPLY_PREFIX
+    from core.features.signals import digit_share, subject_shape
+
+    texts = pd.Series([t if t is not None else "" for t in _random_texts(2000, seed=2)], dtype=object)
+    letters = texts.str.count(r"[A-Za-z]").to_numpy(float)
+    length = texts.str.len().to_numpy(float)
+    expected = pd.DataFrame(
+        {
+            "subject_length": length,
+            "subject_caps": texts.str.count(r"[A-Z]").to_numpy(float) / np.maximum(letters, 1),
+            "subject_digits": texts.str.count(r"\d").to_numpy(float) / np.maximum(length, 1),
+            "subject_non_ascii": texts.str.count(r"[^\x00-\x7f]").to_numpy(float) / np.maximum(length, 1),
+            "subject_marks": texts.str.count(r"[!$€£]").to_numpy(float),
+            "subject_reply": texts.str.contains(REPLY_PREFIX).to_numpy(float),
+        }
+    )
+    pd.testing.assert_frame_equal(subject_shape(texts), expected)
+    np.testing.assert_array_equal(digit_share(texts), texts.str.count(r"\d").to_numpy(float) / np.maximum(length, 1))

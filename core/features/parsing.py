@@ -64,27 +64,145 @@ def normalized_subject(subjects: pd.Series) -> pd.Series:
     return text.str.strip().str.lower()
 
 
-@functools.cache
-def _ngram_vectorizer():
-    from sklearn.feature_extraction.text import HashingVectorizer
-
-    # Stateless (hashing), so one shared instance is safe across threads and sessions.
-    return HashingVectorizer(
-        analyzer="char_wb",
-        ngram_range=(3, 3),
-        n_features=2**18,
-        binary=True,
-        alternate_sign=False,
-        norm=None,
-        lowercase=True,
-    )
+NGRAM_FEATURES = 2**18  # hashed 3-gram space: a saved model's ``ngram_df_`` is indexed by it
 
 
 def subject_ngrams(subject_keys: pd.Series):
-    """Binary bag of hashed character 3-grams (within words) per subject, CSR with sorted indices."""
-    grams = _ngram_vectorizer().transform(subject_keys.fillna("").astype(str)).tocsr()
+    """Binary bag of hashed character 3-grams (within words) per subject, CSR with sorted indices.
+
+    Exactly scikit-learn's ``HashingVectorizer(analyzer="char_wb", ngram_range=(3, 3),
+    n_features=2**18, binary=True, alternate_sign=False, norm=None)`` — the 3-grams of each
+    space-padded word, MurmurHash3 of their UTF-8 bytes — computed for all subjects at once with
+    NumPy instead of a Python loop per subject (~10x faster; a test keeps the two equal).
+    """
+    from scipy import sparse
+
+    texts = [value.lower() if isinstance(value, str) else "" for value in subject_keys.to_numpy(dtype=object)]
+    text = Codepoints(pd.Series(texts, dtype=object))
+    in_word = ~_unicode_table("isspace")[text.points]
+    word_start = in_word & ~np.concatenate([[False], in_word[:-1]])
+    word_start[1:] |= in_word[1:] & (text.text_of[1:] != text.text_of[:-1])
+    # Each word padded with a space either side, one after the other: " w1  w2 ".
+    letters, subject_of = text.points[in_word], text.text_of[in_word]
+    word_of = np.cumsum(word_start)[in_word] - 1
+    position = np.arange(len(letters)) + 2 * word_of + 1
+    padded = np.full(len(letters) + 2 * (word_of[-1] + 1 if len(word_of) else 0) + 2, ord(" "), dtype=np.uint32)
+    padded[position] = letters
+    start = position - 1  # one 3-gram starts before each letter of a padded word
+    first, second, third = padded[start], padded[start + 1], padded[start + 2]
+    # Most 3-grams are three ASCII bytes: MurmurHash3 of 3 bytes is one tail step and the finish.
+    ascii = (first | second | third) < 0x80
+    hashed = np.empty(len(start), dtype=np.uint32)
+    hashed[ascii] = _murmur3_finish(_murmur3_tail(first[ascii] | (second[ascii] << 8) | (third[ascii] << 16)), 3)
+    hashed[~ascii] = _murmur3_utf8(first[~ascii], second[~ascii], third[~ascii])
+    signed = hashed.view(np.int32).astype(np.int64)
+    index = np.where(
+        signed == -(2**31), (2**31 - 1 - (NGRAM_FEATURES - 1)) % NGRAM_FEATURES, np.abs(signed) % NGRAM_FEATURES
+    )
+    grams = sparse.csr_matrix(
+        (np.ones(len(index)), (subject_of, index)), shape=(len(texts), NGRAM_FEATURES), dtype=np.float64
+    )
+    grams.sum_duplicates()
+    grams.data[:] = 1.0
     grams.sort_indices()
     return grams
+
+
+def _utf8(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """UTF-8 bytes (n x 4, left-aligned) and byte length of each code point (surrogates as 3 bytes)."""
+    points = points.astype(np.uint32)
+    length = 1 + (points >= 0x80) + (points >= 0x800) + (points >= 0x10000)
+    out = np.zeros((len(points), 4), dtype=np.uint32)
+    lead = np.array([0, 0, 0xC0, 0xE0, 0xF0], dtype=np.uint32)[length]
+    shift = 6 * (length - 1).astype(np.uint32)
+    out[:, 0] = np.where(length == 1, points, lead | (points >> shift))
+    for byte in (1, 2, 3):
+        shift = 6 * (length - 1 - byte).clip(min=0).astype(np.uint32)
+        out[:, byte] = np.where(length > byte, 0x80 | ((points >> shift) & 0x3F), 0)
+    return out, length
+
+
+def _murmur3_utf8(*characters: np.ndarray) -> np.ndarray:
+    """MurmurHash3 (x86, 32-bit, seed 0) of the UTF-8 bytes of each row's characters joined."""
+    rows = len(characters[0])
+    buffer = np.zeros((rows, 4 * len(characters) + 4), dtype=np.uint32)
+    size = np.zeros(rows, dtype=np.int64)
+    line = np.arange(rows)
+    for points in characters:
+        encoded, length = _utf8(points)
+        for byte in range(4):
+            has = length > byte
+            buffer[line[has], (size + byte)[has]] = encoded[has, byte]
+        size += length
+
+    def word(at):
+        return (
+            buffer[line, at] | (buffer[line, at + 1] << 8) | (buffer[line, at + 2] << 16) | (buffer[line, at + 3] << 24)
+        )
+
+    h = np.zeros(rows, dtype=np.uint32)
+    blocks = size // 4
+    for block in range(len(characters)):
+        mixed = _rotl(h ^ _murmur3_tail(word(np.full(rows, 4 * block))), 13) * np.uint32(5) + np.uint32(0xE6546B64)
+        h = np.where(blocks > block, mixed, h)
+    tail, left = 4 * blocks, size % 4
+    k = np.zeros(rows, dtype=np.uint32)
+    for byte in (2, 1, 0):
+        k ^= np.where(left > byte, buffer[line, tail + byte] << np.uint32(8 * byte), 0).astype(np.uint32)
+    return _murmur3_finish(np.where(left > 0, h ^ _murmur3_tail(k), h), size)
+
+
+def _rotl(x: np.ndarray, r: int) -> np.ndarray:
+    return (x << np.uint32(r)) | (x >> np.uint32(32 - r))
+
+
+def _murmur3_tail(k: np.ndarray) -> np.ndarray:
+    """MurmurHash3's scrambling of one 32-bit block (the state is xor-ed with it)."""
+    return _rotl(k.astype(np.uint32) * np.uint32(0xCC9E2D51), 15) * np.uint32(0x1B873593)
+
+
+def _murmur3_finish(h: np.ndarray, size) -> np.ndarray:
+    """MurmurHash3's length step and final avalanche."""
+    h = h ^ np.asarray(size).astype(np.uint32)
+    h ^= h >> np.uint32(16)
+    h *= np.uint32(0x85EBCA6B)
+    h ^= h >> np.uint32(13)
+    h *= np.uint32(0xC2B2AE35)
+    h ^= h >> np.uint32(16)
+    return h
+
+
+class Codepoints:
+    """Texts as one array of Unicode code points, so character classes are counted with NumPy
+    for all texts at once instead of a regular expression per text.
+
+    ``points`` holds every text's characters one after the other; ``lengths`` (per text, in
+    characters, as Python's ``len``) says where each text ends.
+    """
+
+    def __init__(self, texts: pd.Series):
+        values = [value if isinstance(value, str) else "" for value in texts.to_numpy(dtype=object)]
+        # surrogatepass: a lone surrogate (undecodable input kept as is) is a character too.
+        encoded = "".join(values).encode("utf-32-le", "surrogatepass")
+        self.points = np.frombuffer(encoded, dtype=np.uint32)
+        self.lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+        self.text_of = np.repeat(np.arange(len(values)), self.lengths)
+
+    def count(self, where: np.ndarray) -> np.ndarray:
+        """Per text, how many of its characters ``where`` (a mask over ``points``) marks."""
+        return np.bincount(self.text_of, weights=where, minlength=len(self.lengths))
+
+    def is_digit(self) -> np.ndarray:
+        """Unicode decimal digits (category Nd, what ``\\d`` matches in Python's ``re``)."""
+        return _unicode_table("isdecimal")[self.points]
+
+
+@functools.cache
+def _unicode_table(method: str) -> np.ndarray:
+    """Per code point, ``chr(c).<method>()`` (``isdecimal``, ``isspace``): built once, 1.1 MB."""
+    table = np.zeros(0x110000, dtype=bool)
+    table[[c for c in range(0x110000) if getattr(chr(c), method)()]] = True
+    return table
 
 
 # --------------------------------------------------------------------------- each distinct value once

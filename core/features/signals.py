@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from core.features.counting import window_sum
-from core.features.parsing import ADDRESS, REPLY_PREFIX, ParsedLog, factorize, sender_addresses
+from core.features.parsing import ADDRESS, REPLY_PREFIX, Codepoints, ParsedLog, factorize, sender_addresses
 
 # Window sizes for behaviour within the file (seconds).
 BURST_WINDOW = 5 * 60
@@ -45,15 +45,17 @@ def sender_shape(raw: pd.Series) -> pd.DataFrame:
 
 def subject_shape(subject: pd.Series) -> pd.DataFrame:
     """Features of the subject's text alone: length, capitals, digits, non-ASCII, marks, reply."""
-    letters = subject.str.count(r"[A-Za-z]").to_numpy(float)
-    length = subject.str.len().to_numpy(float)
+    text = Codepoints(subject)
+    caps = text.count((text.points >= 65) & (text.points <= 90))
+    letters = caps + text.count((text.points >= 97) & (text.points <= 122))
+    length = text.lengths.astype(float)
     return pd.DataFrame(
         {
             "subject_length": length,
-            "subject_caps": subject.str.count(r"[A-Z]").to_numpy(float) / np.maximum(letters, 1),
-            "subject_digits": subject.str.count(r"\d").to_numpy(float) / np.maximum(length, 1),
-            "subject_non_ascii": subject.str.count(r"[^\x00-\x7f]").to_numpy(float) / np.maximum(length, 1),
-            "subject_marks": subject.str.count(r"[!$€£]").to_numpy(float),
+            "subject_caps": caps / np.maximum(letters, 1),
+            "subject_digits": text.count(text.is_digit()) / np.maximum(length, 1),
+            "subject_non_ascii": text.count(text.points > 0x7F) / np.maximum(length, 1),
+            "subject_marks": text.count(np.isin(text.points, [ord(c) for c in "!$€£"])),
             "subject_reply": subject.str.contains(REPLY_PREFIX).to_numpy(float),
         }
     )
@@ -61,8 +63,8 @@ def subject_shape(subject: pd.Series) -> pd.DataFrame:
 
 def digit_share(text: pd.Series) -> np.ndarray:
     """Share of each text's characters that are digits (0 for empty text)."""
-    length = text.str.len().to_numpy(float)
-    return text.str.count(r"\d").to_numpy(float) / np.maximum(length, 1)
+    points = Codepoints(text)
+    return points.count(points.is_digit()) / np.maximum(points.lengths, 1)
 
 
 def name_mismatch(raw: pd.Series, address: pd.Series) -> np.ndarray:

@@ -191,7 +191,7 @@ def spark_count_tables(parts) -> CountTables:
 
 def tables_from_sums(summed: pd.DataFrame, train_keys: np.ndarray) -> CountTables:
     """``CountTables`` from (table, key, n) rows, in the types ``count_tables`` gives them."""
-    from core.features.parsing import _ngram_vectorizer
+    from core.features.parsing import NGRAM_FEATURES
 
     by_table = {name: part for name, part in summed.groupby("table", sort=False)}
 
@@ -204,7 +204,7 @@ def tables_from_sums(summed: pd.DataFrame, train_keys: np.ndarray) -> CountTable
     names = ("sender", "sender_domain", "recipient", "recipient_domain", "pair", "sender_to_domain", "subject")
     names += ("sender_name", "name", "word", "sender_hour", "sender_recipients", "domain_to_domain")
     counts = {name: table(name) for name in names}
-    ngram_df = np.zeros(_ngram_vectorizer().n_features)
+    ngram_df = np.zeros(NGRAM_FEATURES)
     grams = by_table.get("ngram")
     if grams is not None:
         ngram_df[grams["key"].astype(np.int64).to_numpy()] = grams["n"].to_numpy(dtype=np.float64)
