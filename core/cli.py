@@ -65,6 +65,15 @@ def build_parser() -> argparse.ArgumentParser:
             "--master", default=None, help="Spark master with --engine spark (default local[*]; spark://, yarn, sc://)"
         )
 
+    def add_jobs(p):
+        p.add_argument(
+            "--jobs",
+            type=int,
+            default=-1,
+            metavar="N",
+            help="score in N processes on this machine (default -1: one per core; 1: in this process only)",
+        )
+
     def add_bundle(p):
         p.add_argument("--artifacts", default=None, metavar="DIR", help="bundle folder (default artifacts/)")
         p.add_argument("--name", default=None, help="bundle name (default: the latest)")
@@ -122,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
         "DATA may then be a folder/glob of CSVs or Parquet, and OUT a Parquet folder partitioned by day "
         "unless it ends in .csv",
     )
+    add_jobs(detect)
     add_db_option(detect)  # every detection is recorded as a run in the workspace
 
     health = commands.add_parser(
@@ -129,11 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_input(health)
     add_bundle(health)
+    add_jobs(health)
     health.add_argument("--json", action="store_true", help="one JSON object: verdict, reasons, per-feature rows")
 
     evaluate = commands.add_parser("evaluate", help="measure a saved detector on a log with a 'label' column")
     add_input(evaluate)
     add_bundle(evaluate)
+    add_jobs(evaluate)
     _COMMANDS.update(add_workspace_commands(commands))  # runs, verdict, rules, export, audit
     return parser
 
@@ -343,7 +355,7 @@ def cmd_detect(args) -> int:
     detector = load_bundle(args.name, _artifacts(args))
     monitor = monitor_for(detector)
     with RowBar() as bar:
-        scores = score_log(detector, log, progress=bar, monitor=monitor)
+        scores = score_log(detector, log, progress=bar, monitor=monitor, n_jobs=args.jobs)
     print(monitor.report().summary() if monitor is not None else RETRAIN_TO_ENABLE)
     threshold = resolve_threshold(
         scores[ERROR].to_numpy(),
@@ -394,7 +406,7 @@ def cmd_health(args) -> int:
         print(json.dumps({"verdict": None, "note": RETRAIN_TO_ENABLE}) if args.json else RETRAIN_TO_ENABLE)
         return EXIT_OK
     with RowBar() as bar:
-        score_log(detector, log, progress=bar, monitor=monitor)
+        score_log(detector, log, progress=bar, monitor=monitor, n_jobs=args.jobs)
     report = monitor.report()
     if args.json:
         print(json.dumps({"model": detector.bundle_name_, **report.to_dict()}, default=_json_value))
@@ -417,7 +429,7 @@ def cmd_evaluate(args) -> int:
     labels = labels_of(log.frame)
     detector = load_bundle(args.name, _artifacts(args))
     with RowBar() as bar:
-        scores = score_log(detector, log, progress=bar)
+        scores = score_log(detector, log, progress=bar, n_jobs=args.jobs)
     scored = scores["scored"].to_numpy()
     metrics = detection_metrics(labels[scored], scores[ERROR].to_numpy()[scored], detector.threshold_)
     metrics["model"] = detector.bundle_name_

@@ -405,6 +405,37 @@ class HealthMonitor:
         if flagged is not None:
             self._flagged += int(np.count_nonzero(flagged))
 
+    def empty_copy(self) -> HealthMonitor:
+        """A monitor with this one's profile and settings and nothing seen yet (for a worker's chunk)."""
+        return type(self)(
+            self.profile,
+            alpha=self.alpha,
+            min_distance=self.min_distance,
+            drifting_share=self.drifting_share,
+            retrain_share=self.retrain_share,
+            drifting_flag_ratio=self.drifting_flag_ratio,
+            retrain_flag_ratio=self.retrain_flag_ratio,
+        )
+
+    def merge(self, other: HealthMonitor) -> None:
+        """Add what ``other`` (an :meth:`empty_copy` fed other chunks) has seen, as if this one had."""
+        for name in self._counts:
+            self._counts[name] += other._counts[name]
+            self._sums[name] += other._sums[name]
+            self._seen[name] += other._seen[name]
+        for name, total in other._contribution.items():
+            self._contribution[name] = self._contribution.get(name, 0.0) + total
+        self._hours += other._hours
+        self._error_counts += other._error_counts
+        self._errors_seen += other._errors_seen
+        self._flagged += other._flagged
+        self._rows += other._rows
+        self._frame_rows += other._frame_rows
+        self._empty = self._empty.add(other._empty, fill_value=0)
+        self._new_senders = self._new_senders.add(other._new_senders, fill_value=0)
+        if len(self._new_senders) > _MAX_TRACKED_SENDERS:
+            self._new_senders = self._new_senders.nlargest(_MAX_TRACKED_SENDERS // 2)
+
     def report(self) -> HealthReport:
         profile = self.profile
         rows = []

@@ -9,6 +9,9 @@ terms, and whether the sender / recipient / subject were ever seen in training.
 from __future__ import annotations
 
 import io
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -58,6 +61,7 @@ def score_log(
     chunk_rows: int = CHUNK_ROWS,
     progress=None,
     monitor=None,
+    n_jobs: int = 1,
 ) -> pd.DataFrame:
     """Score every row of ``log`` with a fitted detector.
 
@@ -70,6 +74,11 @@ def score_log(
     million-row day. ``progress(done, total)`` is called after each chunk. A
     :class:`core.health.HealthMonitor` given as ``monitor`` sees each chunk's features and
     errors as they are computed (the health check costs no second pass).
+
+    ``n_jobs`` > 1 (or -1: every core) scores the chunks in that many forked worker processes
+    (Linux; elsewhere one at a time): the same ``score_rows`` per chunk, so the same scores.
+    Workers share the detector and the rows with this process instead of copying them, so
+    this is for a command-line run, not a server whose other threads must not be forked.
     """
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be at least 1, got {chunk_rows}.")
@@ -86,10 +95,10 @@ def score_log(
 
     if len(positions):
         rows = detector.preprocessor_.add_context(frame.iloc[positions].reset_index(drop=True))
-        for start in range(0, len(rows), chunk_rows):
-            part = rows.iloc[start : start + chunk_rows].reset_index(drop=True)
+        done = 0
+        for start, scored in _scored_chunks(detector, rows, chunk_rows, limit, monitor, n_jobs):
             at = positions[start : start + chunk_rows]
-            scored = score_rows(detector, part, monitor=monitor, threshold=limit)
+            done += len(at)
             error[at] = scored[ERROR]
             for field in FEATURE_FIELDS:
                 field_error[field][at] = scored[field_column(FIELD_ERROR_PREFIX, field)]
@@ -97,7 +106,7 @@ def score_log(
             for field in new:
                 new[field][at] = scored[field_column(NEW_PREFIX, field)]
             if progress is not None:
-                progress(min(start + chunk_rows, len(rows)), len(rows))
+                progress(done, len(rows))
 
     if (~scorable).any():
         reason[~scorable] = unscored_reasons(log.raw_times.reindex(frame.index[~scorable])).to_numpy()
@@ -111,6 +120,56 @@ def score_log(
     columns.update({field_column(NEW_PREFIX, field): values for field, values in new.items()})
     columns[IS_ANOMALY] = error > limit
     return pd.DataFrame(columns, index=frame.index)
+
+
+def workers_for(n_jobs: int, n_chunks: int) -> int:
+    """Worker processes for ``n_jobs`` (-1: every core this process may use) over ``n_chunks``."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    wanted = cores if n_jobs < 0 else n_jobs
+    if n_chunks < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return max(1, min(wanted, n_chunks))
+
+
+# What forked scoring workers read: set in the parent just before the fork, inherited, never pickled.
+_FORKED: dict = {}
+
+
+def _scored_chunks(detector, rows: pd.DataFrame, chunk_rows: int, limit: float, monitor, n_jobs: int):
+    """(first row, ``score_rows`` output) per chunk of ``rows``; in forked workers when ``n_jobs`` asks."""
+    starts = range(0, len(rows), chunk_rows)
+    workers = workers_for(n_jobs, len(starts))
+    if workers == 1:
+        for start in starts:
+            part = rows.iloc[start : start + chunk_rows].reset_index(drop=True)
+            yield start, score_rows(detector, part, monitor=monitor, threshold=limit)
+        return
+    _FORKED.update(detector=detector, rows=rows, chunk_rows=chunk_rows, limit=limit, monitor=monitor)
+    try:
+        context = multiprocessing.get_context("fork")
+        chunk_monitors = {}
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            pending = [pool.submit(_score_forked_chunk, start) for start in starts]
+            for done in as_completed(pending):
+                start, scored, chunk_monitors[start] = done.result()
+                yield start, scored
+        if monitor is not None:  # in row order: the same sums, to the last bit, as one process
+            for start in starts:
+                monitor.merge(chunk_monitors[start])
+    finally:
+        _FORKED.clear()
+
+
+def _score_forked_chunk(start: int):
+    """One chunk in a forked worker; its health counts come back in a monitor of their own."""
+    rows, chunk_rows, monitor = _FORKED["rows"], _FORKED["chunk_rows"], _FORKED["monitor"]
+    part = rows.iloc[start : start + chunk_rows].reset_index(drop=True)
+    chunk_monitor = monitor.empty_copy() if monitor is not None else None
+    return (
+        start,
+        score_rows(_FORKED["detector"], part, monitor=chunk_monitor, threshold=_FORKED["limit"]),
+        chunk_monitor,
+    )
 
 
 def score_rows(detector, rows: pd.DataFrame, *, monitor=None, threshold: float | None = None) -> dict[str, np.ndarray]:

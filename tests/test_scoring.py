@@ -143,3 +143,19 @@ def test_explanations_name_the_injected_cause():
     assert share("first_time_sender_to_exec", lambda r: r[TOP_FIELD] == "Sender") >= 0.8
     assert share("phishing_subject", lambda r: r[REASON].str.contains("subject")) >= 0.5
     assert share("after_hours_bulk", lambda r: r[REASON].str.contains("recipients")) >= 0.5
+
+
+def test_scoring_in_worker_processes_gives_the_same_scores_and_health(trained_detector, demo_log):
+    from core.health import monitor_for
+    from core.scoring import workers_for
+
+    assert workers_for(2, n_chunks=len(demo_log.frame) // 500) == 2  # this test really forks
+    alone, forked = monitor_for(trained_detector), monitor_for(trained_detector)
+    done = []
+    one = score_log(trained_detector, demo_log, chunk_rows=500, monitor=alone)
+    many = score_log(
+        trained_detector, demo_log, chunk_rows=500, monitor=forked, n_jobs=2, progress=lambda d, n: done.append((d, n))
+    )
+    pd.testing.assert_frame_equal(many, one)
+    assert forked.report().to_dict() == alone.report().to_dict()
+    assert [d for d, _ in done] == sorted(d for d, _ in done) and done[-1][0] == done[-1][1] == one["scored"].sum()
