@@ -162,14 +162,17 @@ def _scored_chunks(detector, rows: pd.DataFrame, chunk_rows: int, limit: float, 
 
 def _score_forked_chunk(start: int):
     """One chunk in a forked worker; its health counts come back in a monitor of their own."""
+    from threadpoolctl import threadpool_limits
+
     rows, chunk_rows, monitor = _FORKED["rows"], _FORKED["chunk_rows"], _FORKED["monitor"]
     part = rows.iloc[start : start + chunk_rows].reset_index(drop=True)
     chunk_monitor = monitor.empty_copy() if monitor is not None else None
-    return (
-        start,
-        score_rows(_FORKED["detector"], part, monitor=chunk_monitor, threshold=_FORKED["limit"]),
-        chunk_monitor,
-    )
+    with threadpool_limits(1):  # the workers are the parallelism: BLAS threads in each would oversubscribe
+        return (
+            start,
+            score_rows(_FORKED["detector"], part, monitor=chunk_monitor, threshold=_FORKED["limit"]),
+            chunk_monitor,
+        )
 
 
 def score_rows(detector, rows: pd.DataFrame, *, monitor=None, threshold: float | None = None) -> dict[str, np.ndarray]:
@@ -218,17 +221,22 @@ def explain(
     odd in two ways says both.
     """
     fields = np.asarray(preprocessor.feature_fields_)
-    sources = np.asarray(preprocessor.feature_sources_)
+    source_of_column, source_names = pd.factorize(np.asarray(preprocessor.feature_sources_))
     field_names = np.asarray(FEATURE_FIELDS)
     rows = np.arange(len(squared))
-    # Per field, its strongest column and that column's error.
-    strongest = np.column_stack([np.where(fields == f, squared, -1.0).argmax(axis=1) for f in field_names])
+    # Per field, its strongest column (the first of the field's columns on a tie; column 0 for a
+    # field without columns, as argmax over nothing but -1) and that column's error.
+    strongest = np.zeros((len(squared), len(field_names)), dtype=np.int64)
+    for at, field in enumerate(field_names):
+        columns = np.flatnonzero(fields == field)
+        if len(columns):
+            strongest[:, at] = columns[squared[:, columns].argmax(axis=1)]
     strength = squared[rows[:, None], strongest]
     ranked = np.argsort(-strength, axis=1, kind="stable")
     first, second = ranked[:, 0], ranked[:, 1]
     top_field = field_names[first]
-    first_source = sources[strongest[rows, first]]
-    second_source = sources[strongest[rows, second]]
+    first_source = source_of_column[strongest[rows, first]]
+    second_source = source_of_column[strongest[rows, second]]
     also = (strength[rows, second] > 0) & (strength[rows, second] >= SECOND_REASON_SHARE * strength[rows, first])
     if described is None:
         described = preprocessor.describe(frame)
@@ -239,16 +247,26 @@ def explain(
     context = [c for c in ("recipient_n",) if c in described]
 
     def phrase(source_per_row: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+        """Per wanted row, the reason of its source (codes into ``source_names``); one call per source."""
         out = np.full(len(frame), "", dtype=object)
-        for source in pd.unique(source_per_row[wanted]):
-            picked = np.flatnonzero(wanted & (source_per_row == source))
-            values = described[[source, *(c for c in context if c != source)]].iloc[picked]
+        at = np.flatnonzero(wanted)
+        by_source = at[np.argsort(source_per_row[at], kind="stable")]
+        for picked in np.split(by_source, np.flatnonzero(np.diff(source_per_row[by_source])) + 1):
+            if not len(picked):
+                continue
+            source = source_names[source_per_row[picked[0]]]
+            index = frame.index[picked]
+            values = pd.DataFrame(
+                {c: described[c].to_numpy()[picked] for c in (source, *(c for c in context if c != source))},
+                index=index,
+            )
             out[picked] = preprocessor.reasons(source, values, message.iloc[picked]).to_numpy()
         return out
 
-    main = phrase(first_source, np.ones(len(frame), bool))
+    reasons = phrase(first_source, np.ones(len(frame), bool))
     extra = phrase(second_source, also)
-    reasons = np.where(also, main + "; " + extra, main)
+    both = np.flatnonzero(also)
+    reasons[both] = reasons[both] + "; " + extra[both]
     return pd.Series(top_field, index=frame.index), pd.Series(reasons, index=frame.index, dtype=object)
 
 
