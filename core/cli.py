@@ -351,6 +351,9 @@ def cmd_detect(args) -> int:
         from core.spark.cli import detect
 
         return detect(args, _column_map(args.map), _artifacts(args))
+    from core.workspace.store import Workspace
+
+    Workspace.open(args.db, _artifacts(args))  # a wrong --db fails now, not after a long scoring
     log = _load(args)
     detector = load_bundle(args.name, _artifacts(args))
     monitor = monitor_for(detector)

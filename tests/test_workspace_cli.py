@@ -155,3 +155,10 @@ def test_a_team_database_from_the_environment(postgres_cluster):
     assert "pair ceo@northwind.example → cfo@northwind.example" in listed
     assert ok("rules", "list", "--db", url).strip() == listed.strip()  # --db names the same database
     assert "rule.add" in ok("audit", env=env)
+
+
+def test_detect_refuses_a_malformed_db_before_reading_the_log(tmp_path):
+    # The run is recorded after scoring: a typo in --db must not cost a million-row scoring first.
+    result = run("detect", tmp_path / "not-read-yet.csv", "--out", tmp_path / "s.csv", "--db", "::")
+    assert result.returncode == 2 and "malformed" in result.stderr and "not-read-yet" not in result.stderr
+    assert not (tmp_path / "s.csv").exists()
