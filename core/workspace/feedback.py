@@ -144,8 +144,11 @@ def carry_over(scores: pd.DataFrame, uuid_verdicts: dict[str, str], sender_verdi
     """``scores`` with ``verdict`` (the message's own earlier verdict, by UUID) and ``carry_over``
     (``known_confirmed_sender`` / ``known_benign_sender`` from verdicts on the sender's mail)."""
     verdict = scores[UUID].astype(str).map(uuid_verdicts).fillna("")
-    sender = sender_address(scores[SENDER]).map(sender_verdicts)
-    mark = sender.map({"confirmed": KNOWN_CONFIRMED, "benign": KNOWN_BENIGN}).fillna("")
+    if sender_verdicts:
+        sender = sender_address(scores[SENDER]).map(sender_verdicts)
+        mark = sender.map({"confirmed": KNOWN_CONFIRMED, "benign": KNOWN_BENIGN}).fillna("")
+    else:  # no verdicts yet: no sender to look up (a million rows' addresses saved)
+        mark = pd.Series("", index=scores.index, dtype=object)
     # A message's own verdict says more than its sender's record.
     mark = mark.mask(verdict == "confirmed", KNOWN_CONFIRMED).mask(verdict == "benign", KNOWN_BENIGN)
     return scores.assign(**{VERDICT: verdict.astype(str), CARRY_OVER: mark.astype(str)})
