@@ -62,6 +62,25 @@ def get_session(master: str | None = None, *, app_name: str = "email-anomaly", c
     for key, value in settings.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
-    if not master.startswith("sc://"):
+    if master.startswith("sc://"):
+        ship_code(spark)
+    else:
         spark.sparkContext.setLogLevel("ERROR")
     return spark
+
+
+def ship_code(spark) -> None:
+    """Send this project's ``core`` package to a Spark Connect server as a Python artifact, so its
+    Python workers import the same code the client runs (nothing to install on the server but the
+    Python packages of requirements.txt)."""
+    import tempfile
+    import zipfile
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[1]
+    folder = Path(tempfile.mkdtemp(prefix="email-ad-code-"))
+    archive = folder / "email_ad_core.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for source in sorted(package.rglob("*.py")):
+            zipped.write(source, Path(package.name) / source.relative_to(package))
+    spark.addArtifacts(str(archive), pyfile=True)
