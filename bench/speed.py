@@ -40,6 +40,30 @@ def demo_csv(rows: int) -> Path:
     return path
 
 
+def scoring_model(rows: int) -> Path:
+    """The folder of the "bench" bundle that scores the ``rows``-row demo log: trained (10 epochs)
+    on a 20k-row sample of that log, so the log is scored by a model of its own organisation
+    (scoring cost doesn't depend on the sample). Cached per size; a model saved by an older,
+    unreadable format is retrained."""
+    from core.artifacts import delete_bundle, verify_bundle
+    from core.errors import BundleError
+
+    model_dir = CACHE / f"artifacts_{rows}"
+    try:
+        if "health_profile" not in verify_bundle(model_dir / "bench"):
+            raise BundleError("saved before health profiles")
+    except BundleError:
+        if (model_dir / "bench").is_dir():
+            delete_bundle("bench", model_dir)
+        sample = CACHE / f"train_sample_{rows}.csv"
+        pd.read_csv(demo_csv(rows), dtype=str, keep_default_na=False).sample(
+            n=min(20_000, rows), random_state=0
+        ).to_csv(sample, index=False)
+        argv = ["train", str(sample), "--artifacts", str(model_dir), "--name", "bench", "--epochs", "10"]
+        subprocess.run([sys.executable, "-m", "core", *argv], cwd=ROOT, check=True, capture_output=True)
+    return model_dir
+
+
 def in_subprocess(code: str, *args) -> tuple[dict, int]:
     """Run ``code`` in a fresh Python; return its JSON result and its own peak RSS in MB."""
     code += PEAK_RSS
@@ -82,7 +106,7 @@ detector = load_bundle(sys.argv[2], sys.argv[3])
 loaded = time.perf_counter()
 log = read_log(sys.argv[1])
 read = time.perf_counter()
-scores = score_log(detector, log)
+scores = score_log(detector, log, n_jobs=int(sys.argv[5]))
 scored = time.perf_counter()
 with open(sys.argv[4], "wb") as out:
     out.write(scores_csv(scores))
@@ -196,20 +220,22 @@ def bench_scoring(report, sizes, model_dir: Path) -> dict:
         path = demo_csv(rows)
         read, _ = in_subprocess(READ_ONLY, path)
         out = CACHE / f"scores_{rows}.csv"
-        res, peak = in_subprocess(SCORE_END_TO_END, path, "bench", model_dir, out)
-        growth[rows] = res["seconds"]
-        report.append(
-            {
-                "measure": f"score end to end, {rows:,} rows (CSV -> scores CSV)",
-                "value": f"{res['seconds']:.1f} s, {rows / res['seconds']:,.0f} rows/s",
-                "detail": (
-                    f"{res['seconds'] / read['seconds']:.1f}x pandas read ({read['seconds']:.2f} s); "
-                    f"read {res['read']:.1f} s, score {res['score']:.1f} s, write {res['write']:.1f} s; "
-                    f"peak RSS {peak:,} MB"
-                ),
-            }
-        )
-    return growth
+        for jobs in (1, -1):  # one process; one worker per core (the command line's default)
+            res, peak = in_subprocess(SCORE_END_TO_END, path, "bench", model_dir, out, jobs)
+            growth.setdefault(jobs, {})[rows] = res["seconds"]
+            how = "one process" if jobs == 1 else f"{os.cpu_count()} worker processes"
+            report.append(
+                {
+                    "measure": f"score end to end, {rows:,} rows (CSV -> scores CSV), {how}",
+                    "value": f"{res['seconds']:.1f} s, {rows / res['seconds']:,.0f} rows/s",
+                    "detail": (
+                        f"{res['seconds'] / read['seconds']:.1f}x pandas read ({read['seconds']:.2f} s); "
+                        f"read {res['read']:.1f} s, score {res['score']:.1f} s, write {res['write']:.1f} s; "
+                        f"peak RSS {peak:,} MB (parent)"
+                    ),
+                }
+            )
+    return growth[-1]
 
 
 def bench_health(report, rows: int, model_dir: Path) -> None:
@@ -416,41 +442,7 @@ def main(argv=None) -> int:
     sizes = sorted(args.rows)
     report: list[dict] = []
 
-    # One model for the scoring runs, trained on a sample of the largest log so that log is
-    # scored by a model of its own organisation (scoring cost doesn't depend on the sample).
-    # One folder per largest size; a model saved by an older, unreadable format is retrained.
-    model_dir = CACHE / f"artifacts_{sizes[-1]}"
-    from core.artifacts import delete_bundle, verify_bundle
-    from core.errors import BundleError
-
-    try:
-        if "health_profile" not in verify_bundle(model_dir / "bench"):
-            raise BundleError("saved before health profiles")
-    except BundleError:
-        if (model_dir / "bench").is_dir():
-            delete_bundle("bench", model_dir)
-        sample = CACHE / "train_sample.csv"
-        pd.read_csv(demo_csv(sizes[-1]), dtype=str, keep_default_na=False).sample(
-            n=min(20_000, sizes[-1]), random_state=0
-        ).to_csv(sample, index=False)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "core",
-                "train",
-                str(sample),
-                "--artifacts",
-                str(model_dir),
-                "--name",
-                "bench",
-                "--epochs",
-                "10",
-            ],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
+    model_dir = scoring_model(sizes[-1])
 
     if not args.skip_training:
         bench_training(report)
