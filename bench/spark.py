@@ -38,9 +38,11 @@ from bench.table import markdown_table
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _tree_rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` and all its descendants, from /proc (Linux)."""
-    parents, rss = {}, {}
+def _tree_usage(pid: int) -> tuple[float, dict[int, float]]:
+    """Resident memory (MB) of ``pid`` and all its descendants, and each one's CPU seconds so
+    far (user + system), from /proc (Linux)."""
+    parents, rss, cpu = {}, {}, {}
+    ticks = os.sysconf("SC_CLK_TCK")
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
@@ -49,6 +51,7 @@ def _tree_rss_mb(pid: int) -> float:
         child = int(stat.parent.name)
         parents[child] = int(fields[1])
         rss[child] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        cpu[child] = (int(fields[11]) + int(fields[12])) / ticks
     tree, frontier = {pid}, [pid]
     while frontier:
         current = frontier.pop()
@@ -56,7 +59,7 @@ def _tree_rss_mb(pid: int) -> float:
             if parent == current and child not in tree:
                 tree.add(child)
                 frontier.append(child)
-    return sum(rss.get(p, 0) for p in tree) / 2**20
+    return sum(rss.get(p, 0) for p in tree) / 2**20, {p: cpu[p] for p in tree if p in cpu}
 
 
 def run_detect(data: Path, out: Path, engine: str, master: str, model_dir: Path, jobs: int = -1) -> dict:
@@ -79,11 +82,13 @@ def run_cli(argv: list[str], engine: str, master: str) -> dict:
         argv += ["--engine", "spark", "--master", master]
     started = time.perf_counter()
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = [0.0]
+    peak, cpu = [0.0], {}
 
     def poll():
         while proc.poll() is None:
-            peak[0] = max(peak[0], _tree_rss_mb(proc.pid))
+            rss, seen = _tree_usage(proc.pid)
+            peak[0] = max(peak[0], rss)
+            cpu.update(seen)  # the last reading of every process of the tree, gone ones included
             time.sleep(0.2)
 
     watcher = threading.Thread(target=poll, daemon=True)
@@ -94,7 +99,9 @@ def run_cli(argv: list[str], engine: str, master: str) -> dict:
     if proc.returncode != 0:
         raise RuntimeError(stderr[-2000:])
     driver_mb = int(stdout.strip().splitlines()[-1]) / 1024
-    return {"seconds": seconds, "driver_mb": driver_mb, "tree_mb": peak[0]}
+    # CPU seconds of the whole tree (worker processes, the JVM, Spark's Python workers), read every
+    # 0.2 s: on a shared machine this, unlike the wall time, doesn't grow with the neighbours' load.
+    return {"seconds": seconds, "cpu": sum(cpu.values()), "driver_mb": driver_mb, "tree_mb": peak[0]}
 
 
 # The CLI in-process, then the process's own peak resident memory (KiB) on the last line.
@@ -203,6 +210,8 @@ def main(argv=None) -> int:
                         "engine": label,
                         "wall s": result["seconds"],
                         "rows/s": f"{n / result['seconds']:,.0f}",
+                        "CPU s (all processes)": result["cpu"],
+                        "rows per CPU s": f"{n / result['cpu']:,.0f}",
                         "driver Python peak MB": f"{result['driver_mb']:,.0f}",
                         "all processes peak MB": f"{result['tree_mb']:,.0f}",
                     }
