@@ -9,8 +9,9 @@ Each run is a fresh ``python -m core detect`` (or ``train``) process on the same
 scoring with the same bundle (the test suite's pinned ``format2-email``), so start-up (JVM,
 Python workers) is counted as a user would pay it. Memory: the driver's Python process
 (VmHWM) and, polled every 0.2 s, the whole process tree (for Spark: the JVM with its local
-executors and the Python workers). ``--compare`` reads both CSV outputs back and compares
-them row by row.
+executors and the Python workers). Both engines record their run in one fresh workspace;
+``--compare`` reads both CSV outputs back and compares them column by column, and the two
+recorded runs (counts, stored rows and their positions).
 
 ``--quality``: the shared csdmc2010 protocol (``core.evaluation.protocol_split``), per seed
 the same detector trained locally and with ``--engine spark`` on the training half, both
@@ -58,9 +59,10 @@ def _tree_rss_mb(pid: int) -> float:
     return sum(rss.get(p, 0) for p in tree) / 2**20
 
 
-def run_detect(data: Path, out: Path, engine: str, master: str) -> dict:
-    """One ``detect`` run in a fresh process: seconds, driver peak MB, tree peak MB."""
-    argv = ["detect", str(data), "--out", str(out), "--artifacts", str(BUNDLE_DIR), "--name", BUNDLE]
+def run_detect(data: Path, out: Path, engine: str, master: str, db: str) -> dict:
+    """One ``detect`` run in a fresh process, recorded in workspace ``db``: seconds, driver peak
+    MB, tree peak MB."""
+    argv = ["detect", str(data), "--out", str(out), "--artifacts", str(BUNDLE_DIR), "--name", BUNDLE, "--db", db]
     return run_cli(argv, engine, master)
 
 
@@ -104,7 +106,11 @@ sys.exit(code)
 """
 
 
-def compare(local: Path, spark: Path) -> str:
+def compare(local: Path, spark: Path, db: str) -> str:
+    """The two CSVs column by column (the workspace's marks included), and the two runs they
+    recorded in ``db``: their counts and their stored rows."""
+    from core.workspace.store import Workspace
+
     a = pd.read_csv(local, keep_default_na=False, na_values=[""], dtype=str)
     b = pd.read_csv(spark, keep_default_na=False, na_values=[""], dtype=str)
     if list(a.columns) != list(b.columns) or len(a) != len(b):
@@ -112,7 +118,16 @@ def compare(local: Path, spark: Path) -> str:
     error = (a["reconstruction_error"].astype(float) - b["reconstruction_error"].astype(float)).abs().max()
     text = [c for c in a.columns if c != "reconstruction_error" and not c.startswith("error_")]
     differing = int((a[text].fillna("") != b[text].fillna("")).any(axis=1).sum())
-    return f"max |error difference| {error:.2g}, rows with any other column different: {differing}"
+    ws = Workspace.open(db)
+    spark_run, local_run = ws.runs(limit=2)  # newest first: spark ran second
+    counts = ("rows_total", "rows_scored", "n_flagged", "n_suppressed", "n_in_events")
+    runs = "same" if all(getattr(local_run, c) == getattr(spark_run, c) for c in counts) else "DIFFERENT"
+    rows = [ws.flagged(r.id, include_suppressed=True)[["UUID", "position"]] for r in (local_run, spark_run)]
+    stored = "same" if rows[0].equals(rows[1]) else "DIFFERENT"
+    return (
+        f"max |error difference| {error:.2g}, rows with any other column different: {differing}; "
+        f"runs {local_run.id} and {spark_run.id}: {runs} counts ({local_run.n_flagged:,} flagged), {stored} stored rows"
+    )
 
 
 def quality(seeds, master: str) -> pd.DataFrame:
@@ -179,12 +194,14 @@ def main(argv=None) -> int:
         for n in args.rows:
             data = demo_csv(n)
             outputs = {}
+            # One workspace for both engines' runs (rules, events and verdicts apply alike).
+            db = f"sqlite:///{Path(tmp) / f'workspace-{n}.db'}"
             for engine in args.engines:
                 out = Path(tmp) / f"{engine}-{n}.csv"
                 if args.train:
                     result = run_train(data, Path(tmp) / "artifacts", engine, args.master, args.epochs)
                 else:
-                    result = run_detect(data, out, engine, args.master)
+                    result = run_detect(data, out, engine, args.master, db)
                     outputs[engine] = out
                 rows.append(
                     {
@@ -198,7 +215,7 @@ def main(argv=None) -> int:
                 )
                 print(rows[-1], file=sys.stderr, flush=True)
             if args.compare and len(outputs) == 2:
-                print(f"{n:,} rows: {compare(outputs['local'], outputs['spark'])}", flush=True)
+                print(f"{n:,} rows: {compare(outputs['local'], outputs['spark'], db)}", flush=True)
     print(markdown_table(pd.DataFrame(rows), float_format="{:.1f}"))
     what = f"training ({args.epochs} epochs)" if args.train else "scoring"
     print(f"\nmachine: {os.cpu_count()} cores; {what}")

@@ -6,6 +6,7 @@ reason; under CI=true they fail instead, so CI can never pass by skipping them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ from core.schema import SENDER, SUBJECT, TIME
 from core.scoring import ERROR, IS_ANOMALY, REASON, TOP_FIELD, UUID, score_log
 from core.spark.session import spark_available
 from core.workspace.rules import sender_address
+from core.workspace.store import Workspace
 from tests.conftest import shared_data_file
 from tests.fixtures.make_pinned_scores import BUNDLE
 
@@ -173,9 +175,17 @@ def test_spark_reads_a_csv_folder_and_parquet_as_one_log(spark, bursty_csv, arti
     frame.to_parquet(tmp_path / "pq" / "log.parquet", index=False)
     _detect("local", bursty_csv, tmp_path / "local.csv", artifacts)
     local = _read_scores(tmp_path / "local.csv")
+    ws = Workspace.open(None, artifacts)
+    local_rows = ws.flagged(ws.runs()[0].id, include_suppressed=True)[[UUID, "position"]]
     for source in (folder, tmp_path / "pq", str(folder / "*.csv")):
         _detect("spark", source, tmp_path / "spark.csv", artifacts)
         _assert_same(local, _read_scores(tmp_path / "spark.csv"))
+        # The run's rows keep their place in the input across files (position = row in the log).
+        run = ws.runs()[0]
+        pd.testing.assert_frame_equal(ws.flagged(run.id, include_suppressed=True)[[UUID, "position"]], local_rows)
+    # Several files: the run records the SHA-256 of their listing (name, size), not of their bytes.
+    listing = "".join(f"{p.name}\t{p.stat().st_size}\n" for p in sorted(folder.iterdir()))
+    assert run.data_sha256 == hashlib.sha256(listing.encode()).hexdigest() and run.data_name == "*.csv"
 
 
 @pytest.mark.parametrize(
