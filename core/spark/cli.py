@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 EXIT_OK = 0
 UNSCORED_DAY = "unscored"
@@ -83,7 +82,6 @@ def detect(args, column_map, artifacts) -> int:
             result,
             above,
             SparkRunCounts(rows_total=n_rows, rows_scored=n_scored, n_in_events=n_in_events),
-            Path(args.out).parent,
             threshold=limit,
             model_name=detector.bundle_name_,
             model_checksum=bundle_checksum(artifacts / detector.bundle_name_),

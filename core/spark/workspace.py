@@ -4,8 +4,8 @@ The workspace's rules, known events and verdicts are small: the driver reads the
 (``core.workspace.feedback.ScoringMarks``) and the executors apply them to every Arrow batch
 with the local engine's functions (``core.spark.scoring.mark_rows``). What goes back into the
 database is what the local ``detect`` stores: the run's counts (Spark aggregates) and the rows
-above the threshold outside known events, written by Spark to a staging Parquet folder and
-read back one record batch at a time (``record_spark_run``), so the driver never holds the log.
+above the threshold outside known events, streamed to the driver a partition at a time and
+inserted in batches (``record_spark_run``), so the driver never holds the log.
 
 Training (``training_rows``): rows with a confirmed verdict are left out and benign ones marked
 never to trim by a join with a broadcast table of the verdicts; rows inside an active known event
@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +31,7 @@ from core.workspace.rules import SUPPRESSED_BY
 # Column of the training rows: True for rows an analyst marked benign (never trimmed).
 PROTECTED = "_protected"
 POSITION = "position"
-BATCH_ROWS = 5000  # flagged rows per insert: the driver holds one batch
+BATCH_ROWS = 5000  # stored rows per insert
 
 
 def data_fingerprint(source: str) -> str:
@@ -81,28 +79,40 @@ def _offsets(scored) -> dict:
     }
 
 
-def record_spark_run(ws, result, above, counts: SparkRunCounts, staging_dir, **facts):
-    """Record ``result`` (the scored Spark DataFrame with the marks, ``above``: the column
+def record_spark_run(ws, result, above, counts: SparkRunCounts, **facts):
+    """Record ``result`` (the scored Spark DataFrame with the marks; ``above``: the column
     "error above the threshold") in ``ws`` as ``Workspace.record_run`` records a local scoring.
-    ``facts``: ``record_run_batches``' threshold and naming arguments."""
-    import pyarrow.parquet as pq
+    ``facts``: ``record_run_batches``' threshold and naming arguments.
+
+    The stored rows are sorted and cached by Spark before the transaction starts (the database
+    waits for no Spark job), then streamed to the driver partition by partition
+    (``toLocalIterator``) and inserted ``BATCH_ROWS`` at a time: no shared file system needed
+    between driver and executors."""
     from pyspark.sql import functions as F
 
     offsets = _offsets(result)
-    columns = [UUID, ERROR, TOP_FIELD, REASON, SENDER, RECIPIENT, SUBJECT, TIME, SUPPRESSED_BY]
-    stored = result.where(above & F.col(KNOWN_EVENT).isNull()).select(*[quoted(c) for c in columns], *ORDER_COLUMNS)
-    staging = tempfile.mkdtemp(prefix=".spark-run-", dir=staging_dir)
+    src, block, row = ORDER_COLUMNS
+    columns = [UUID, ERROR, TOP_FIELD, REASON, SENDER, RECIPIENT, SUBJECT, SUPPRESSED_BY]
+    stored = (
+        result.where(above & F.col(KNOWN_EVENT).isNull())
+        # Times as microseconds: Python datetimes from Spark would be in the driver's local zone.
+        .select(*[F.col(quoted(c)) for c in columns], F.unix_micros(F.col(quoted(TIME))).alias(TIME), src, block, row)
+        .orderBy(src, block, row)
+        .persist()
+    )
     try:
-        stored.orderBy(*ORDER_COLUMNS).write.mode("overwrite").parquet(staging)
-        parts = sorted(Path(staging).glob("part-*.parquet"))
+        stored.count()
 
         def batches():
-            src, block, row = ORDER_COLUMNS
-            for part in parts:
-                for batch in pq.ParquetFile(part).iter_batches(batch_size=BATCH_ROWS):
-                    rows = batch.to_pandas()
-                    shift = np.array([offsets[key] for key in zip(rows[src], rows[block], strict=True)], dtype=np.int64)
-                    yield rows.assign(**{POSITION: rows[row].to_numpy(dtype=np.int64) + shift})
+            names = stored.columns
+            rows = []
+            for record in stored.toLocalIterator(prefetchPartitions=True):
+                rows.append(tuple(record))
+                if len(rows) == BATCH_ROWS:
+                    yield _stored_frame(rows, names, offsets)
+                    rows = []
+            if rows:
+                yield _stored_frame(rows, names, offsets)
 
         return ws.record_run_batches(
             batches,
@@ -112,7 +122,21 @@ def record_spark_run(ws, result, above, counts: SparkRunCounts, staging_dir, **f
             **facts,
         )
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        stored.unpersist()
+
+
+def _stored_frame(rows: list[tuple], names: list[str], offsets: dict) -> pd.DataFrame:
+    """A batch of stored rows as ``record_run_batches`` takes them: times read, positions set."""
+    src, block, row = ORDER_COLUMNS
+    frame = pd.DataFrame(rows, columns=names)
+    shift = np.array([offsets[key] for key in zip(frame[src], frame[block], strict=True)], dtype=np.int64)
+    return frame.assign(
+        **{
+            TIME: pd.to_datetime(frame[TIME], unit="us", utc=True),
+            SUPPRESSED_BY: frame[SUPPRESSED_BY].astype("Int64"),
+            POSITION: frame[row].to_numpy(dtype=np.int64) + shift,
+        }
+    )
 
 
 # --------------------------------------------------------------------------- training
