@@ -23,13 +23,13 @@ def detect(args, column_map, artifacts) -> int:
     from core.workspace.rules import SUPPRESSED_BY
     from core.workspace.store import Workspace, bundle_checksum
 
+    ws = Workspace.open(args.db, artifacts)  # a wrong --db fails now, not after a long scoring (as locally)
     detector = load_bundle(args.name, artifacts)
     spark = get_session(args.master)
     log = read_spark_log(spark, args.data, columns=column_map, preset=args.preset)
     for warning in log.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    # The workspace's rules, events and verdicts: read once here, applied in the executors.
-    ws = Workspace.open(args.db, artifacts)
+    # The workspace's rules, events and verdicts are read once here and applied in the executors.
     # Scored once, kept (memory, then disk) for the threshold, the output, the run and the summary.
     scored = score_spark_log(spark, detector, log, marks=scoring_marks(ws)).persist()
     try:
