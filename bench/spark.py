@@ -7,12 +7,14 @@ on a demo log, and the Spark-trained detector's quality on csdmc2010.
 
 Each run is a fresh ``python -m core detect`` (or ``train``) process on the same demo CSV,
 scoring with the same bundle (``bench.speed.scoring_model``: trained on a sample of the same
-demo organisation, so ~5% of rows are flagged and recorded in a throw-away workspace as a user's
-would be), so start-up (JVM, Python workers) is counted as a user would pay it. The local
-engine runs twice: in one process (``--jobs 1``) and with a worker per core (the default).
-Memory: the driver's Python process (VmHWM) and, polled every 0.2 s, the whole process tree
-(for Spark: the JVM with its local executors and the Python workers). ``--compare`` reads
-both CSV outputs back and compares them row by row.
+demo organisation, so ~5% of rows are flagged and recorded as a user's would be), so start-up
+(JVM, Python workers) is counted as a user would pay it. The local engine runs twice: in one
+process (``--jobs 1``) and with a worker per core (the default). Memory: the driver's Python
+process (VmHWM) and, polled every 0.2 s, the whole process tree (for Spark: the JVM with its
+local executors and the Python workers). All runs of a size record into one fresh workspace;
+``--compare`` reads the CSV outputs of the local run with a worker per core and of Spark back
+and compares them column by column, and the two recorded runs (counts, stored rows and their
+positions).
 
 ``--quality``: the shared csdmc2010 protocol (``core.evaluation.protocol_split``), per seed
 the same detector trained locally and with ``--engine spark`` on the training half, both
@@ -62,11 +64,12 @@ def _tree_usage(pid: int) -> tuple[float, dict[int, float]]:
     return sum(rss.get(p, 0) for p in tree) / 2**20, {p: cpu[p] for p in tree if p in cpu}
 
 
-def run_detect(data: Path, out: Path, engine: str, master: str, model_dir: Path, jobs: int = -1) -> dict:
-    """One ``detect`` run in a fresh process: seconds, driver peak MB, tree peak MB."""
-    argv = ["detect", str(data), "--out", str(out), "--artifacts", str(model_dir), "--name", "bench"]
+def run_detect(data: Path, out: Path, engine: str, master: str, model_dir: Path, db: str, jobs: int = -1) -> dict:
+    """One ``detect`` run in a fresh process, recorded in workspace ``db``: seconds, CPU seconds,
+    driver peak MB, tree peak MB."""
+    argv = ["detect", str(data), "--out", str(out), "--artifacts", str(model_dir), "--name", "bench", "--db", db]
     if engine == "local":
-        argv += ["--jobs", str(jobs), "--db", f"sqlite:///{out.with_suffix('.db')}"]
+        argv += ["--jobs", str(jobs)]
     return run_cli(argv, engine, master)
 
 
@@ -114,7 +117,11 @@ sys.exit(code)
 """
 
 
-def compare(local: Path, spark: Path) -> str:
+def compare(local: Path, spark: Path, db: str) -> str:
+    """The two CSVs column by column (the workspace's marks included), and the two runs they
+    recorded in ``db``: their counts and their stored rows."""
+    from core.workspace.store import Workspace
+
     a = pd.read_csv(local, keep_default_na=False, na_values=[""], dtype=str)
     b = pd.read_csv(spark, keep_default_na=False, na_values=[""], dtype=str)
     if list(a.columns) != list(b.columns) or len(a) != len(b):
@@ -122,7 +129,16 @@ def compare(local: Path, spark: Path) -> str:
     error = (a["reconstruction_error"].astype(float) - b["reconstruction_error"].astype(float)).abs().max()
     text = [c for c in a.columns if c != "reconstruction_error" and not c.startswith("error_")]
     differing = int((a[text].fillna("") != b[text].fillna("")).any(axis=1).sum())
-    return f"max |error difference| {error:.2g}, rows with any other column different: {differing}"
+    ws = Workspace.open(db)
+    spark_run, local_run = ws.runs(limit=2)  # newest first: spark ran second
+    counts = ("rows_total", "rows_scored", "n_flagged", "n_suppressed", "n_in_events")
+    runs = "same" if all(getattr(local_run, c) == getattr(spark_run, c) for c in counts) else "DIFFERENT"
+    rows = [ws.flagged(r.id, include_suppressed=True)[["UUID", "position"]] for r in (local_run, spark_run)]
+    stored = "same" if rows[0].equals(rows[1]) else "DIFFERENT"
+    return (
+        f"max |error difference| {error:.2g}, rows with any other column different: {differing}; "
+        f"runs {local_run.id} and {spark_run.id}: {runs} counts ({local_run.n_flagged:,} flagged), {stored} stored rows"
+    )
 
 
 def quality(seeds, master: str) -> pd.DataFrame:
@@ -190,6 +206,8 @@ def main(argv=None) -> int:
             data = demo_csv(n)
             outputs = {}
             model_dir = None if args.train else scoring_model(n)
+            # One workspace for all runs (rules, events and verdicts apply alike).
+            db = f"sqlite:///{Path(tmp) / f'workspace-{n}.db'}"
             runs = [(engine, jobs) for engine in args.engines for jobs in ((1, -1) if engine == "local" else (-1,))]
             for engine, jobs in runs:
                 out = Path(tmp) / f"{engine}-{jobs}-{n}.csv"
@@ -198,8 +216,8 @@ def main(argv=None) -> int:
                         continue  # training has no --jobs
                     result = run_train(data, Path(tmp) / "artifacts", engine, args.master, args.epochs)
                 else:
-                    result = run_detect(data, out, engine, args.master, model_dir, jobs)
-                    outputs[engine] = out  # the local run with a worker per core is the one compared
+                    result = run_detect(data, out, engine, args.master, model_dir, db, jobs)
+                    outputs[engine] = out  # the local run with a worker per core (the later one) is compared
                 if engine == "spark":
                     label = f"spark {args.master}"
                 else:
@@ -218,7 +236,7 @@ def main(argv=None) -> int:
                 )
                 print(rows[-1], file=sys.stderr, flush=True)
             if args.compare and len(outputs) == 2:
-                print(f"{n:,} rows: {compare(outputs['local'], outputs['spark'])}", flush=True)
+                print(f"{n:,} rows: {compare(outputs['local'], outputs['spark'], db)}", flush=True)
     print(markdown_table(pd.DataFrame(rows), float_format="{:.1f}"))
     what = f"training ({args.epochs} epochs)" if args.train else "scoring"
     print(f"\nmachine: {os.cpu_count()} cores; {what}")

@@ -6,6 +6,7 @@ reason; under CI=true they fail instead, so CI can never pass by skipping them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -18,8 +19,11 @@ from core.artifacts import load_bundle
 from core.cli import main
 from core.demo import make_demo_log
 from core.loading import read_log
+from core.schema import SENDER, SUBJECT, TIME
 from core.scoring import ERROR, IS_ANOMALY, REASON, TOP_FIELD, UUID, score_log
 from core.spark.session import spark_available
+from core.workspace.rules import sender_address
+from core.workspace.store import Workspace
 from tests.conftest import shared_data_file
 from tests.fixtures.make_pinned_scores import BUNDLE
 
@@ -79,14 +83,8 @@ def _read_scores(path):
     return pd.read_csv(path, keep_default_na=False, na_values=[""], dtype={UUID: str})
 
 
-# Columns the local detect adds from the triage workspace (allow-list rules, verdicts, known
-# events); the Spark engine does not read the workspace yet (issue 13's note says so).
-WORKSPACE_COLUMNS = ["suppressed_by", "known_event", "verdict", "carry_over"]
-
-
 def _assert_same(local: pd.DataFrame, spark: pd.DataFrame, atol=1e-6):
-    assert [c for c in local.columns if c in WORKSPACE_COLUMNS] == WORKSPACE_COLUMNS
-    local = local.drop(columns=WORKSPACE_COLUMNS)
+    """Same columns in the same order (the workspace's marks included), same rows; errors within ``atol``."""
     assert list(spark.columns) == list(local.columns)
     assert len(spark) == len(local)
     for column in local.columns:
@@ -177,9 +175,17 @@ def test_spark_reads_a_csv_folder_and_parquet_as_one_log(spark, bursty_csv, arti
     frame.to_parquet(tmp_path / "pq" / "log.parquet", index=False)
     _detect("local", bursty_csv, tmp_path / "local.csv", artifacts)
     local = _read_scores(tmp_path / "local.csv")
+    ws = Workspace.open(None, artifacts)
+    local_rows = ws.flagged(ws.runs()[0].id, include_suppressed=True)[[UUID, "position"]]
     for source in (folder, tmp_path / "pq", str(folder / "*.csv")):
         _detect("spark", source, tmp_path / "spark.csv", artifacts)
         _assert_same(local, _read_scores(tmp_path / "spark.csv"))
+        # The run's rows keep their place in the input across files (position = row in the log).
+        run = ws.runs()[0]
+        pd.testing.assert_frame_equal(ws.flagged(run.id, include_suppressed=True)[[UUID, "position"]], local_rows)
+    # Several files: the run records the SHA-256 of their listing (name, size), not of their bytes.
+    listing = "".join(f"{p.name}\t{p.stat().st_size}\n" for p in sorted(folder.iterdir()))
+    assert run.data_sha256 == hashlib.sha256(listing.encode()).hexdigest() and run.data_name == "*.csv"
 
 
 @pytest.mark.parametrize(
@@ -275,3 +281,112 @@ def test_spark_trained_bundle_loads_locally_and_scores(spark, bursty_csv, tmp_pa
     labels = log.frame["label"].astype(int).to_numpy()[scores["scored"].to_numpy()]
     assert errors[labels == 1].mean() > errors[labels == 0].mean()
     assert main(["detect", str(bursty_csv), "--out", str(tmp_path / "s.csv"), "--artifacts", str(artifacts)]) == 0
+
+
+# --------------------------------------------------------------------------- the triage workspace
+
+
+def _db(path) -> str:
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def triage_db(bursty_csv, artifacts, tmp_path):
+    """A workspace holding an allow-list rule, a known event and verdicts on an earlier run."""
+    from core.workspace.store import Workspace
+
+    url = _db(tmp_path / "triage.db")
+    _detect("local", bursty_csv, tmp_path / "first.csv", artifacts, "--db", url)
+    ws = Workspace.open(url)
+    first = ws.flagged(ws.runs()[0].id)
+    ws.set_verdicts(1, first[UUID].iloc[:3].tolist(), "confirmed", analyst="ana")
+    ws.set_verdicts(1, first[UUID].iloc[3:6].tolist(), "benign", analyst="ana")
+    # A rule on the sender of a flagged row not yet reviewed, an event around another one's time.
+    senders = sender_address(first[SENDER].iloc[6:])
+    ws.add_rule("sender", senders[senders.str.contains("@")].iloc[0], analyst="ana")
+    moment = pd.Timestamp(first[TIME].iloc[12])
+    ws.add_event(moment - pd.Timedelta(minutes=20), moment + pd.Timedelta(minutes=20), "blast", analyst="ana")
+    return url
+
+
+def test_spark_detect_applies_the_workspace_and_records_the_same_run(
+    spark, bursty_csv, artifacts, tmp_path, triage_db, capsys
+):
+    from core.workspace.feedback import MARK_COLUMNS
+    from core.workspace.store import Workspace
+
+    extra = ("--db", triage_db, "--flagged")
+    _detect("local", bursty_csv, tmp_path / "local.csv", artifacts, *extra, tmp_path / "local-flagged.csv")
+    _detect("spark", bursty_csv, tmp_path / "spark.csv", artifacts, *extra, tmp_path / "spark-flagged.csv")
+    printed = capsys.readouterr().out
+    local, remote = _read_scores(tmp_path / "local.csv"), _read_scores(tmp_path / "spark.csv")
+    assert list(local.columns[-4:]) == list(MARK_COLUMNS)
+    _assert_same(local, remote)
+    # Every kind of mark is there for the parity to mean something.
+    assert local["suppressed_by"].notna().any() and local["known_event"].notna().any()
+    assert (local["verdict"] == "confirmed").any() and (local["carry_over"] == "known_benign_sender").any()
+    assert not local.loc[local["suppressed_by"].notna() | local["known_event"].notna(), IS_ANOMALY].any()
+    assert (tmp_path / "spark-flagged.csv").read_bytes() == (tmp_path / "local-flagged.csv").read_bytes()
+
+    ws = Workspace.open(triage_db)
+    spark_run, local_run = ws.runs()[:2]  # newest first
+    facts = ("rows_total", "rows_scored", "threshold", "threshold_rule", "n_above", "n_flagged", "n_suppressed")
+    facts += ("n_in_events", "model_name", "model_checksum", "data_name", "data_sha256")
+    assert {f: getattr(spark_run, f) for f in facts} == {f: getattr(local_run, f) for f in facts}
+    assert local_run.n_suppressed > 0 and local_run.n_in_events > 0 and local_run.n_flagged > 0
+    stored = [ws.flagged(run.id, include_suppressed=True) for run in (local_run, spark_run)]
+    for column in (UUID, "position", "suppressed_by", SENDER, SUBJECT, TIME, TOP_FIELD, REASON):
+        assert stored[1][column].astype(str).tolist() == stored[0][column].astype(str).tolist(), column
+    np.testing.assert_allclose(stored[1][ERROR], stored[0][ERROR], atol=1e-6, rtol=0)
+    assert f"run {spark_run.id} (suppressed by allow-list rules: {spark_run.n_suppressed:,})" in printed
+
+
+def test_spark_training_selection_equals_the_local_one(spark, bursty_csv, triage_db):
+    from pyspark.sql import functions as F
+
+    from core.spark.context import SCORABLE, T, with_context
+    from core.spark.io import read_spark_log
+    from core.spark.workspace import PROTECTED, training_rows
+    from core.workspace.feedback import training_selection
+    from core.workspace.store import Workspace
+
+    ws = Workspace.open(triage_db)
+    verdicts, events = ws.verdicts_by_uuid(), ws.active_events()
+    log = read_log(bursty_csv)
+    expected = training_selection(log.frame[log.scorable], verdicts, events)
+    assert expected.n_confirmed_left_out and expected.n_benign_kept and expected.n_in_events_left_out
+    rows = with_context(read_spark_log(spark, str(bursty_csv)).frame).where(F.col(SCORABLE))
+    got = training_rows(spark, rows, verdicts, events, time_column=T)
+    assert got.summary() == expected.summary()
+    kept = got.rows.select(UUID, PROTECTED).toPandas()
+    assert sorted(kept[UUID]) == sorted(expected.frame[UUID])
+    assert sorted(kept.loc[kept[PROTECTED], UUID]) == sorted(expected.frame.loc[expected.keep, UUID])
+
+
+def test_spark_train_use_verdicts_never_trims_benign_rows(spark, bursty_csv, tmp_path, capsys):
+    """``train --engine spark --use-verdicts``: confirmed rows and rows in a known event left out,
+    rows marked benign never trimmed: with every other row benign, screening trims none."""
+    from core.workspace.feedback import training_selection
+    from core.workspace.store import Workspace
+
+    artifacts = tmp_path / "artifacts"
+    shutil.copytree(BUNDLE, artifacts / BUNDLE.name)
+    url = _db(tmp_path / "all.db")
+    _detect("local", bursty_csv, tmp_path / "all.csv", artifacts, "--db", url, "--threshold", "-1")
+    ws = Workspace.open(url)
+    every = ws.flagged(1)
+    ws.set_verdicts(1, every[UUID].iloc[:40].tolist(), "confirmed", analyst="ana")
+    ws.set_verdicts(1, every[UUID].iloc[40:].tolist(), "benign", analyst="ana")
+    first = pd.Timestamp(every[TIME].min())
+    ws.add_event(first, first + pd.Timedelta(hours=3), "maintenance", analyst="ana")
+    log = read_log(bursty_csv)
+    expected = training_selection(log.frame[log.scorable], ws.verdicts_by_uuid(), ws.active_events())
+    capsys.readouterr()
+    argv = ["train", str(bursty_csv), "--artifacts", str(artifacts), "--name", "judged", "--epochs", "1"]
+    argv += ["--engine", "spark", "--master", "local[2]", "--use-verdicts", "--db", url]
+    assert main(argv) == 0
+    assert expected.summary() in capsys.readouterr().out
+    assert expected.n_in_events_left_out > 0 and expected.n_benign_kept == len(expected.frame)
+    detector = load_bundle("judged", artifacts)
+    assert detector.n_trimmed_rows_ == 0
+    assert detector.n_train_rows_ + detector.n_test_rows_ == len(expected.frame)

@@ -22,7 +22,10 @@ import pandas as pd
 import pytest
 
 from core.demo import make_demo_log
+from core.scoring import UUID
 from core.spark.session import spark_available
+from core.workspace.db import dispose_engines
+from core.workspace.store import Workspace
 from tests.browser import free_port
 from tests.fixtures.make_pinned_scores import BUNDLE
 from tests.test_spark import HOSTILE, _assert_same, _read_scores
@@ -102,9 +105,16 @@ def _detect(data, out, *extra) -> subprocess.CompletedProcess:
 
 
 def test_detect_through_spark_connect_gives_the_local_scores(connect_url, small_csv, tmp_path):
-    local = _detect(small_csv, tmp_path / "local.csv", "--db", f"sqlite:///{tmp_path / 'ws.db'}")
+    local = _detect(small_csv, tmp_path / "local.csv", "--db", f"sqlite:///{tmp_path / 'local.db'}")
     assert local.returncode == 0, local.stderr[-2000:]
-    remote = _detect(small_csv, tmp_path / "connect.csv", "--engine", "spark", "--master", connect_url)
+    db = f"sqlite:///{tmp_path / 'ws.db'}"
+    remote = _detect(small_csv, tmp_path / "connect.csv", "--engine", "spark", "--master", connect_url, "--db", db)
     assert remote.returncode == 0, remote.stderr[-3000:]
     _assert_same(_read_scores(tmp_path / "local.csv"), _read_scores(tmp_path / "connect.csv"))
-    assert "flagged" in remote.stdout
+    # The run recorded through Connect (its flagged rows streamed back to the client) is the local one.
+    urls = (f"sqlite:///{tmp_path / 'local.db'}", db)
+    runs = [Workspace(url).runs()[0] for url in urls]
+    assert runs[0].n_flagged == runs[1].n_flagged > 0
+    stored = [Workspace(url).flagged(run.id)[[UUID, "position"]] for url, run in zip(urls, runs, strict=True)]
+    pd.testing.assert_frame_equal(stored[1], stored[0])
+    dispose_engines()

@@ -44,8 +44,9 @@ QUANTILE_ERROR = 1e-4
 FIELD_ERRORS = [field_column(FIELD_ERROR_PREFIX, f) for f in FEATURE_FIELDS]
 NEW_FLAGS = [field_column(NEW_PREFIX, f) for f in (SENDER, RECIPIENT, SUBJECT)]
 
-# Unpickled detectors per Python worker, by broadcast id: once per worker, not per batch.
-_DETECTORS: dict = {}
+# Unpickled values (detectors, workspace marks) per Python worker, by shipment: once per worker, not per batch.
+_SHIPPED: dict = {}
+_SHIPPED_KEEP = 4  # a job ships one or two values; older ones are dropped beyond this many
 
 
 def shippable(detector):
@@ -57,11 +58,11 @@ def shippable(detector):
 
 
 class _Shipped:
-    """The pickled detector, as a broadcast variable (classic Spark) or inside the task
-    closure (Spark Connect, where broadcasts don't exist)."""
+    """A pickled value (the light detector, the workspace's marks) as a broadcast variable
+    (classic Spark) or inside the task closure (Spark Connect, where broadcasts don't exist)."""
 
-    def __init__(self, spark, detector):
-        payload = pickle.dumps(shippable(detector), protocol=pickle.HIGHEST_PROTOCOL)
+    def __init__(self, spark, value):
+        payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         self.key = id(self), len(payload)
         try:
             self.broadcast, self.payload = spark.sparkContext.broadcast(payload), None
@@ -69,12 +70,12 @@ class _Shipped:
             self.broadcast, self.payload = None, payload
 
     def get(self):
-        detector = _DETECTORS.get(self.key)
-        if detector is None:
+        if self.key not in _SHIPPED:
             payload = self.broadcast.value if self.broadcast is not None else self.payload
-            _DETECTORS.clear()  # one detector per worker at a time
-            detector = _DETECTORS[self.key] = pickle.loads(payload)
-        return detector
+            if len(_SHIPPED) >= _SHIPPED_KEEP:
+                _SHIPPED.clear()
+            _SHIPPED[self.key] = pickle.loads(payload)
+        return _SHIPPED[self.key]
 
 
 def local_rows(rows: pd.DataFrame) -> pd.DataFrame:
@@ -92,7 +93,22 @@ def local_rows(rows: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _score_batches(shipped: _Shipped, extra_columns: list[str]):
+def mark_rows(marks, batch: pd.DataFrame) -> dict:
+    """The workspace's ``MARK_COLUMNS`` for a batch's rows, by ``ScoringMarks.apply`` (the local
+    ``detect``'s function) on the rows' fields and their read time (``T``; none: unreadable)."""
+    from core.workspace.feedback import MARK_COLUMNS
+
+    rows = pd.DataFrame(
+        {
+            **{name: batch[name].reset_index(drop=True) for name in (UUID, RECIPIENT, SENDER, SUBJECT)},
+            TIME: pd.to_datetime(batch[T].reset_index(drop=True), unit="us", utc=True),
+        }
+    )
+    marked = marks.apply(rows).set_axis(batch.index)
+    return {name: marked[name] for name in MARK_COLUMNS}  # Int64 ids keep their missing values
+
+
+def _score_batches(shipped: _Shipped, extra_columns: list[str], marks: _Shipped | None = None):
     def run(batches):
         detector = shipped.get()
         for batch in batches:
@@ -115,14 +131,18 @@ def _score_batches(shipped: _Shipped, extra_columns: list[str]):
                 result[REASON][missing] = unscored_reasons(batch[RAW_TIME].iloc[missing]).to_numpy()
             out.update({SCORED: scorable, T: batch[T]})
             out.update(result)
+            if marks is not None:
+                out.update(mark_rows(marks.get(), batch))
             yield pd.DataFrame(out)
 
     return run
 
 
-def score_spark_log(spark, detector, log):
+def score_spark_log(spark, detector, log, marks=None):
     """Scores of every row of ``log`` (a ``SparkLog``) as a Spark DataFrame, ``is_anomaly`` not
-    yet set (it depends on the threshold). Lazy: nothing runs until the result is used."""
+    yet set (it depends on the threshold). Given ``marks`` (the workspace's ``ScoringMarks``),
+    with its ``MARK_COLUMNS``: ``suppressed_by``, ``known_event``, ``verdict``, ``carry_over``.
+    Lazy: nothing runs until the result is used."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as Ty
 
@@ -140,14 +160,26 @@ def score_spark_log(spark, detector, log):
         + [Ty.StructField(TOP_FIELD, text), Ty.StructField(REASON, text)]
         + [Ty.StructField(name, Ty.BooleanType()) for name in NEW_FLAGS]
     )
-    scored = context.mapInPandas(_score_batches(_Shipped(spark, detector), log.extra_columns), schema)
+    shipped_marks = None
+    if marks is not None:
+        from core.workspace.feedback import CARRY_OVER, KNOWN_EVENT, SUPPRESSED_BY, VERDICT
+
+        schema = schema.add(SUPPRESSED_BY, Ty.LongType()).add(KNOWN_EVENT, Ty.LongType())
+        schema = schema.add(VERDICT, text).add(CARRY_OVER, text)
+        shipped_marks = _Shipped(spark, marks)
+    batches = _score_batches(_Shipped(spark, shippable(detector)), log.extra_columns, shipped_marks)
+    scored = context.mapInPandas(batches, schema)
     return scored.withColumn(TIME, F.timestamp_micros(F.col(T))).drop(T)
 
 
 def score_columns(scored, extra_columns: list[str]) -> list[str]:
-    """The local ``detect`` output layout: UUID, error, is_anomaly, reasons, then the rest."""
+    """The local ``detect`` output layout: UUID, error, is_anomaly, reasons, then the rest, the
+    workspace's marks last (when ``scored`` has them)."""
+    from core.workspace.feedback import MARK_COLUMNS
+
     first = [UUID, ERROR, IS_ANOMALY, TOP_FIELD, REASON, SCORED]
-    rest = [*FIELDS[1:], *extra_columns, *FIELD_ERRORS, *NEW_FLAGS]
+    marks = [c for c in MARK_COLUMNS if c in scored.columns]
+    rest = [*FIELDS[1:], *extra_columns, *FIELD_ERRORS, *NEW_FLAGS, *marks]
     return first + [c for c in rest if c not in first]
 
 

@@ -37,7 +37,8 @@ from core.features.parsing import DistinctSubjects, ParsedLog, subject_ngrams
 from core.schema import RECIPIENT, SENDER, SUBJECT, UUID
 from core.spark.context import CONTEXT_NAMES, SCORABLE, T, with_context
 from core.spark.io import ORDER_COLUMNS
-from core.spark.scoring import EXACT_ROWS, QUANTILE_ERROR, _Shipped, local_rows
+from core.spark.scoring import EXACT_ROWS, QUANTILE_ERROR, _Shipped, local_rows, shippable
+from core.spark.workspace import PROTECTED
 
 DEFAULT_SAMPLE_ROWS = 1_000_000
 # Per row: two uniform draws in [0, 1) from a hash of where the row came from.
@@ -259,7 +260,9 @@ class SparkRows:
         from pyspark.sql import types as Ty
 
         schema = Ty.StructType([*self.train.schema.fields, Ty.StructField(SCREENING, Ty.DoubleType())])
-        screened = self.train.mapInPandas(_screening_batches(_Shipped(self.spark, detector)), schema).persist()
+        screened = self.train.mapInPandas(
+            _screening_batches(_Shipped(self.spark, shippable(detector))), schema
+        ).persist()
         self._cached.append(screened)
         q = 1 - fraction
         if self._n_train <= EXACT_ROWS:
@@ -267,7 +270,10 @@ class SparkRows:
             cut = float(np.quantile(errors, q))  # the local engine's cut, exactly
         else:
             (cut,) = screened.approxQuantile(SCREENING, [q], QUANTILE_ERROR)
-        self.train = screened.where(F.col(SCREENING) <= cut).drop(SCREENING)
+        keep = F.col(SCREENING) <= cut
+        if PROTECTED in screened.columns:  # rows an analyst marked benign are never trimmed, as locally
+            keep = keep | F.col(PROTECTED)
+        self.train = screened.where(keep).drop(SCREENING)
         before, self._n_train = self._n_train, self.train.count()
         return before - self._n_train
 
@@ -306,12 +312,27 @@ def _uniform(salt: str, seed: int):
     return F.pmod(hashed, F.lit(1 << 53)).cast("double") / float(1 << 53)
 
 
-def train_on_spark(spark, log, detector, *, sample_rows: int = DEFAULT_SAMPLE_ROWS, callback=None) -> SparkTraining:
+def train_on_spark(
+    spark,
+    log,
+    detector,
+    *,
+    sample_rows: int = DEFAULT_SAMPLE_ROWS,
+    callback=None,
+    verdicts: dict[str, str] | None = None,
+    events=None,
+    report=None,
+) -> SparkTraining:
     """Fit ``detector`` (an unfitted ``AutoencoderDetector``) on every scorable row of ``log``
-    (a ``SparkLog``): count tables by Spark, network on at most ``sample_rows`` rows."""
+    (a ``SparkLog``): count tables by Spark, network on at most ``sample_rows`` rows.
+
+    ``verdicts`` ({uuid: verdict}, ``train --use-verdicts``) and ``events`` (active known
+    events) choose the rows as the local ``training_selection`` does: confirmed rows and rows
+    inside an event left out, benign ones never trimmed; ``report`` receives its summary line."""
     from pyspark.sql import functions as F
 
     from core.model import MIN_TRAIN_ROWS
+    from core.spark.workspace import training_rows
 
     if sample_rows < MIN_TRAIN_ROWS:
         raise DataError(f"--sample-rows must be at least {MIN_TRAIN_ROWS}, got {sample_rows}.")
@@ -331,9 +352,26 @@ def train_on_spark(spark, log, detector, *, sample_rows: int = DEFAULT_SAMPLE_RO
                 f"{log.label}: too few rows to train: {usable} with a readable time, need at least "
                 f"{MIN_TRAIN_ROWS}. Load a longer log, or map the right column to Time Processed."
             )
+        chosen = context.where(F.col(SCORABLE))
+        keep = []
+        if verdicts is not None or events:
+            selection = training_rows(spark, chosen, verdicts or {}, events, time_column=T)
+            if report is not None:
+                report(selection.summary())
+            if selection.n_kept == 0:
+                what = "has a confirmed verdict or lies" if verdicts is not None else "lies"
+                raise DataError(
+                    f"Every training row {what} inside a known event: nothing is left to learn normal mail "
+                    "from (`python -m core events list` shows the events)."
+                )
+            if selection.n_kept < MIN_TRAIN_ROWS:
+                raise DataError(
+                    f"Too few rows to train: {selection.n_kept} with a readable time, need at least "
+                    f"{MIN_TRAIN_ROWS}. Load a longer log."
+                )
+            chosen, keep = selection.rows, [PROTECTED]
         rows = (
-            context.where(F.col(SCORABLE))
-            .select(*[F.col(c) for c in ROW_COLUMNS])
+            chosen.select(*[F.col(c) for c in (*ROW_COLUMNS, *keep)])
             .withColumn(SPLIT, _uniform("split", detector.seed))
             .withColumn(DRAW, _uniform("sample", detector.seed))
         )

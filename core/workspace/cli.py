@@ -269,13 +269,12 @@ def record_detection(args, detector, scores, threshold: float, artifacts: Path):
     and ``is_anomaly`` cleared on suppressed rows and rows inside a known event, the recorded RunInfo).
     """
     from core.artifacts import sha256_of_file
-    from core.workspace.feedback import carry_over
+    from core.workspace.feedback import scoring_marks
     from core.workspace.store import Workspace, bundle_checksum
 
     ws = Workspace.open(args.db, artifacts)
-    scores = ws.apply_rules(scores, threshold)
-    scores = ws.apply_events(scores)  # before recording: rows in a known event never reach the queue
-    scores = carry_over(scores, ws.verdicts_by_uuid(), ws.verdicts_by_sender())
+    # Before recording: suppressed rows are stored as such, rows in a known event never reach the queue.
+    scores = scoring_marks(ws).apply(scores, threshold)
     run = ws.record_run(
         scores,
         threshold,
@@ -311,11 +310,10 @@ def verdict_training_rows(args, frame, artifacts: Path):
 def event_training_rows(args, frame, artifacts: Path):
     """Plain ``train``: the training rows without those inside an active known event (prints how
     many were left out). No workspace yet means no events: nothing is created for asking."""
-    from core.workspace.db import DB_FILE, ENV_VAR
     from core.workspace.feedback import training_selection
     from core.workspace.store import Workspace
 
-    if not (args.db or os.environ.get(ENV_VAR, "").strip() or (Path(artifacts) / DB_FILE).is_file()):
+    if not workspace_exists(args.db, artifacts):
         return frame
     events = Workspace.open(args.db, artifacts).active_events()
     if not events:
@@ -328,3 +326,10 @@ def event_training_rows(args, frame, artifacts: Path):
             "(`python -m core events list` shows the events)."
         )
     return selection.frame
+
+
+def workspace_exists(db_url: str | None, artifacts: Path) -> bool:
+    """Whether a workspace is named (``--db``, ``$EMAIL_AD_DB``) or exists in the artifacts folder."""
+    from core.workspace.db import DB_FILE, ENV_VAR
+
+    return bool(db_url or os.environ.get(ENV_VAR, "").strip() or (Path(artifacts) / DB_FILE).is_file())

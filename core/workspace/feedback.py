@@ -6,16 +6,18 @@ CLI, the dashboard and tests use them alike (:class:`~core.workspace.Workspace` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 
 import numpy as np
 import pandas as pd
 
 from core.schema import SENDER, UUID
-from core.workspace.events import EventSpec, match_events
-from core.workspace.rules import sender_address
+from core.workspace.events import KNOWN_EVENT, EventSpec, match_events
+from core.workspace.rules import SUPPRESSED_BY, RuleSpec, match_rules, sender_address, today
 
 ERROR = "reconstruction_error"
+IS_ANOMALY = "is_anomaly"
 VERDICT = "verdict"
 CARRY_OVER = "carry_over"
 KNOWN_CONFIRMED = "known_confirmed_sender"
@@ -42,13 +44,15 @@ class TrainingSelection:
     n_in_events_left_out: int | None = None
 
     def summary(self) -> str:
-        line = (
-            f"verdicts: left out {self.n_confirmed_left_out:,} confirmed, "
-            f"kept {self.n_benign_kept:,} benign (never trimmed)"
-        )
-        if self.n_in_events_left_out is not None:
-            line += f"; known events: left out {self.n_in_events_left_out:,} rows"
-        return line
+        return selection_summary(self.n_confirmed_left_out, self.n_benign_kept, self.n_in_events_left_out)
+
+
+def selection_summary(n_confirmed_left_out: int, n_benign_kept: int, n_in_events_left_out: int | None = None) -> str:
+    """What ``train`` prints about the rows verdicts and known events took out or protected."""
+    line = f"verdicts: left out {n_confirmed_left_out:,} confirmed, kept {n_benign_kept:,} benign (never trimmed)"
+    if n_in_events_left_out is not None:
+        line += f"; known events: left out {n_in_events_left_out:,} rows"
+    return line
 
 
 def training_selection(
@@ -135,6 +139,68 @@ def threshold_for_precision(flagged: pd.DataFrame, target: float) -> float | Non
         return None
     k = good[-1]
     return float(np.nextafter(errors[k], -np.inf))
+
+
+# --------------------------------------------------------------------------- marks on a new scoring
+
+
+def apply_rules(
+    scores: pd.DataFrame, rules: list[RuleSpec], threshold: float | None = None, *, on: date | None = None
+) -> pd.DataFrame:
+    """``scores`` with ``suppressed_by`` (the active rule matching each row on day ``on``, else
+    empty) and ``is_anomaly`` cleared on suppressed rows (and set from ``threshold`` when given)."""
+    suppressed = match_rules(scores, rules, on=on)
+    out = scores.assign(**{SUPPRESSED_BY: suppressed})
+    if threshold is not None:
+        out[IS_ANOMALY] = out[ERROR].to_numpy(dtype=float) > threshold
+    if IS_ANOMALY in out:
+        out[IS_ANOMALY] = out[IS_ANOMALY].to_numpy(dtype=bool) & suppressed.isna().to_numpy()
+    return out
+
+
+def apply_events(scores: pd.DataFrame, events: list[EventSpec]) -> pd.DataFrame:
+    """``scores`` with ``known_event`` (the event whose window holds each row's ``Time Processed``,
+    else empty) and ``is_anomaly`` cleared on those rows."""
+    matched = match_events(scores, events)
+    out = scores.assign(**{KNOWN_EVENT: matched})
+    if IS_ANOMALY in out:
+        out[IS_ANOMALY] = out[IS_ANOMALY].to_numpy(dtype=bool) & matched.isna().to_numpy()
+    return out
+
+
+# The columns ScoringMarks.apply adds, in the order it adds them (the detect CSV's last four).
+MARK_COLUMNS = (SUPPRESSED_BY, KNOWN_EVENT, VERDICT, CARRY_OVER)
+
+
+@dataclass(frozen=True)
+class ScoringMarks:
+    """What the workspace says about a new scoring, detached from the database: the active
+    allow-list rules (judged on ``day``), the active known events and earlier verdicts by UUID
+    and by sender. Small and picklable: the local ``detect`` applies it to its scores, the
+    Spark engine reads it once on the driver and applies it to every Arrow batch."""
+
+    rules: tuple[RuleSpec, ...] = ()
+    events: tuple[EventSpec, ...] = ()
+    uuid_verdicts: dict[str, str] = field(default_factory=dict)
+    sender_verdicts: dict[str, str] = field(default_factory=dict)
+    day: date = field(default_factory=today)
+
+    def apply(self, scores: pd.DataFrame, threshold: float | None = None) -> pd.DataFrame:
+        """``scores`` with the ``MARK_COLUMNS`` added and ``is_anomaly`` cleared on suppressed
+        rows and rows inside a known event (set from ``threshold`` first, when given)."""
+        scores = apply_rules(scores, list(self.rules), threshold, on=self.day)
+        scores = apply_events(scores, list(self.events))
+        return carry_over(scores, self.uuid_verdicts, self.sender_verdicts)
+
+
+def scoring_marks(workspace) -> ScoringMarks:
+    """The ``ScoringMarks`` of a :class:`~core.workspace.Workspace` as of now."""
+    return ScoringMarks(
+        tuple(workspace.active_rules()),
+        tuple(workspace.active_events()),
+        workspace.verdicts_by_uuid(),
+        workspace.verdicts_by_sender(),
+    )
 
 
 # --------------------------------------------------------------------------- carry-over

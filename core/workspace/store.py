@@ -425,6 +425,99 @@ class Workspace:
 
         return self._write(work, "score")
 
+    def record_run_batches(
+        self,
+        batches: Callable[[], Iterable[pd.DataFrame]],
+        threshold: float,
+        *,
+        rows_total: int,
+        rows_scored: int,
+        n_in_events: int,
+        model_name: str,
+        data_name: str,
+        model_checksum: str = "",
+        data_sha256: str = "",
+        threshold_rule: str = "fitted",
+        analyst: str | None = None,
+        origin: str = "",
+    ) -> RunInfo:
+        """Store a scoring whose rows live elsewhere (the Spark engine): the facts counted there
+        and the rows :meth:`record_run` would store, streamed.
+
+        ``batches()`` yields frames of the rows above ``threshold`` outside known events, in input
+        order, each with ``position`` (the row's place in the input) and the scores' columns
+        (``suppressed_by`` included); the rows above it inside a known event are only counted
+        (``n_in_events``). One transaction, as :meth:`record_run`: the batches are read inside it
+        one at a time (a callable, so that a retried transaction reads them again).
+        """
+        analyst = self._who(analyst)
+
+        def work(session: Session) -> RunInfo:
+            run = Run(
+                created=utcnow(),
+                analyst=analyst,
+                origin=origin,
+                model_name=model_name,
+                model_checksum=model_checksum,
+                data_name=data_name,
+                data_sha256=data_sha256,
+                rows_total=int(rows_total),
+                rows_scored=int(rows_scored),
+                threshold=float(threshold),
+                threshold_rule=threshold_rule,
+                n_above=0,
+                n_flagged=0,
+                n_suppressed=0,
+                n_in_events=int(n_in_events),
+            )
+            session.add(run)
+            session.flush()
+            n_above = n_suppressed = 0
+            for rows in batches():
+                if not len(rows):
+                    continue
+                suppressed = rows[SUPPRESSED_BY].astype("Int64")
+                records = [
+                    {
+                        "run_id": run.id,
+                        "position": int(p),
+                        "uuid": u,
+                        "error": float(e),
+                        "top_field": tf,
+                        "reason": r,
+                        "sender": s,
+                        "recipient": rc,
+                        "subject": sj,
+                        "time_processed": t,
+                        "suppressed_by": None if pd.isna(sb) else int(sb),
+                        "verdict_reason": "",
+                        "verdict_note": "",
+                        "verdict_analyst": "",
+                    }
+                    for p, u, e, tf, r, s, rc, sj, t, sb in zip(
+                        rows["position"].tolist(),
+                        _text(rows[UUID]),
+                        rows[ERROR].to_numpy(dtype=float),
+                        _text(rows[TOP_FIELD]),
+                        _text(rows[REASON]),
+                        _text(rows[SENDER]),
+                        _text(rows[RECIPIENT]),
+                        _text(rows[SUBJECT]),
+                        _times(rows[TIME]),
+                        suppressed.tolist(),
+                        strict=True,
+                    )
+                ]
+                session.execute(insert(FlaggedRow), records)
+                n_above += len(records)
+                n_suppressed += int(suppressed.notna().sum())
+            run.n_above, run.n_flagged, run.n_suppressed = n_above, n_above - n_suppressed, n_suppressed
+            new = {"model": model_name, "data": data_name, "flagged": run.n_flagged, "suppressed": n_suppressed}
+            self._audit(session, analyst, "run", "run", run.id, run.id, new={**new, "in_events": int(n_in_events)})
+            return _run_info(run)
+
+        return self._write(work, "score")
+
     def runs(self, limit: int | None = None) -> list[RunInfo]:
         """Recorded runs, newest first, with how many of their flagged rows have a verdict."""
 
@@ -700,13 +793,9 @@ class Workspace:
     def apply_rules(self, scores: pd.DataFrame, threshold: float | None = None) -> pd.DataFrame:
         """``scores`` with ``suppressed_by`` (the active rule matching each row, else empty) and
         ``is_anomaly`` cleared on suppressed rows (and set from ``threshold`` when given)."""
-        suppressed = match_rules(scores, self.active_rules())
-        out = scores.assign(**{SUPPRESSED_BY: suppressed})
-        if threshold is not None:
-            out[IS_ANOMALY] = out[ERROR].to_numpy(dtype=float) > threshold
-        if IS_ANOMALY in out:
-            out[IS_ANOMALY] = out[IS_ANOMALY].to_numpy(dtype=bool) & suppressed.isna().to_numpy()
-        return out
+        from core.workspace.feedback import apply_rules
+
+        return apply_rules(scores, self.active_rules(), threshold)
 
     def reapply_rules(self, run_id: int | None = None, *, analyst: str | None = None) -> int:
         """Suppress rows of past runs (one, or all) that today's active rules match; returns how many."""
@@ -818,11 +907,9 @@ class Workspace:
     def apply_events(self, scores: pd.DataFrame, events: list[EventSpec] | None = None) -> pd.DataFrame:
         """``scores`` with ``known_event`` (the active event whose window holds each row's
         ``Time Processed``, else empty) and ``is_anomaly`` cleared on those rows."""
-        matched = match_events(scores, self.active_events() if events is None else events)
-        out = scores.assign(**{KNOWN_EVENT: matched})
-        if IS_ANOMALY in out:
-            out[IS_ANOMALY] = out[IS_ANOMALY].to_numpy(dtype=bool) & matched.isna().to_numpy()
-        return out
+        from core.workspace.feedback import apply_events
+
+        return apply_events(scores, self.active_events() if events is None else events)
 
     # -- users and roles -----------------------------------------------------------------
 
