@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="share of the training mail a screening fit finds least normal and leaves out "
-        "(default 0.2; 0 = one plain fit)",
+        "(default 0.3; 0 = one plain fit)",
     )
     train.add_argument("--early-stopping", action="store_true")
     train.add_argument("--seed", type=int, default=None, help="default 0")

@@ -29,7 +29,7 @@ def test_fit_learns_threshold_history_and_test_errors(trained_detector):
     assert det.threshold_ == pytest.approx(np.percentile(det.test_errors_, 95))
     everything = det.n_train_rows_ + det.n_trimmed_rows_ + det.n_test_rows_
     assert det.n_test_rows_ == pytest.approx(0.2 * everything, abs=1)
-    assert det.n_trimmed_rows_ == pytest.approx(0.2 * (everything - det.n_test_rows_), abs=1)
+    assert det.n_trimmed_rows_ == pytest.approx(det.trim_fraction * (everything - det.n_test_rows_), abs=1)
 
 
 def test_same_data_and_seed_give_same_errors(demo_log):
