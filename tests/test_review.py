@@ -195,7 +195,9 @@ def test_detect_shows_suppression_and_verdicts_and_saves_the_run(tiny_bundle, tm
     assert len(hidden) == n_allowed and set(hidden["suppressed_by"]) == {1}
     assert not flagged["Sender"].map(sender_domain).eq(allowed).any()
     assert flagged.loc[flagged["UUID"] == other["UUID"], "verdict"].tolist() == ["benign"]
-    assert flagged["state"].iloc[-1] == "benign"  # known-good mail goes last
+    # Known-good mail (its own benign verdict, or its sender's) goes last, whatever the errors.
+    known_good = flagged["state"].isin(["benign", "known good sender"]).to_numpy()
+    assert known_good[-1] and known_good[known_good.argmax() :].all()
     assert at.metric[0].value == f"{len(top) - n_allowed:,}"
 
     # Scoring the log recorded a run at the fitted threshold, once per model, data and rules.

@@ -231,6 +231,42 @@ def _times(values: pd.Series) -> list[datetime | None]:
     return [None if pd.isna(t) else t.to_pydatetime() for t in stamps]
 
 
+def _flagged_records(rows: pd.DataFrame, positions, errors, suppressed: pd.Series) -> list[dict]:
+    """The ``flagged_rows`` records (without their run) of scored ``rows`` above the threshold:
+    each row's place in the input, error and suppressing rule given alongside."""
+    blank = [""] * len(rows)
+    return [
+        {
+            "position": int(p),
+            "uuid": u,
+            "error": float(e),
+            "top_field": tf,
+            "reason": r,
+            "sender": s,
+            "recipient": rc,
+            "subject": sj,
+            "time_processed": t,
+            "suppressed_by": None if pd.isna(sb) else int(sb),
+            "verdict_reason": "",
+            "verdict_note": "",
+            "verdict_analyst": "",
+        }
+        for p, u, e, tf, r, s, rc, sj, t, sb in zip(
+            positions,
+            _text(rows[UUID]),
+            errors,
+            _text(rows[TOP_FIELD]) if TOP_FIELD in rows else blank,
+            _text(rows[REASON]) if REASON in rows else blank,
+            _text(rows[SENDER]),
+            _text(rows[RECIPIENT]),
+            _text(rows[SUBJECT]),
+            _times(rows[TIME]),
+            suppressed.tolist(),
+            strict=True,
+        )
+    ]
+
+
 class Workspace:
     """One workspace database. Cheap to create: engines are shared per URL, the schema is
     migrated to head the first time a process opens a URL.
@@ -351,79 +387,27 @@ class Workspace:
             suppressed = rows[SUPPRESSED_BY].astype("Int64")
         else:
             suppressed = match_rules(rows, self.active_rules())
-        n_suppressed = int(suppressed.notna().sum())
         scored = int(scores["scored"].sum()) if "scored" in scores else int(np.isfinite(errors).sum())
-        records = [
-            {
-                "position": int(p),
-                "uuid": u,
-                "error": float(e),
-                "top_field": tf,
-                "reason": r,
-                "sender": s,
-                "recipient": rc,
-                "subject": sj,
-                "time_processed": t,
-                "suppressed_by": None if pd.isna(sb) else int(sb),
-                "verdict_reason": "",
-                "verdict_note": "",
-                "verdict_analyst": "",
-            }
-            for p, u, e, tf, r, s, rc, sj, t, sb in zip(
-                above,
-                _text(rows[UUID]),
-                errors[above],
-                _text(rows[TOP_FIELD]) if TOP_FIELD in rows else [""] * len(rows),
-                _text(rows[REASON]) if REASON in rows else [""] * len(rows),
-                _text(rows[SENDER]),
-                _text(rows[RECIPIENT]),
-                _text(rows[SUBJECT]),
-                _times(rows[TIME]),
-                suppressed.tolist(),
-                strict=True,
-            )
-        ]
+        stored = rows.assign(position=above, **{SUPPRESSED_BY: suppressed})
 
-        def work(session: Session) -> RunInfo:
-            run = Run(
-                created=utcnow(),
-                analyst=analyst,
-                origin=origin,
-                model_name=model_name,
-                model_checksum=model_checksum,
-                data_name=data_name,
-                data_sha256=data_sha256,
-                rows_total=len(scores),
-                rows_scored=scored,
-                threshold=float(threshold),
-                threshold_rule=threshold_rule,
-                n_above=len(records),
-                n_flagged=len(records) - n_suppressed,
-                n_suppressed=n_suppressed,
-                n_in_events=n_in_events,
-            )
-            session.add(run)
-            session.flush()
-            for start in range(0, len(records), 5000):
-                session.execute(insert(FlaggedRow), [{**r, "run_id": run.id} for r in records[start : start + 5000]])
-            self._audit(
-                session,
-                analyst,
-                "run",
-                "run",
-                run.id,
-                run.id,
-                new={
-                    "model": model_name,
-                    "data": data_name,
-                    "flagged": run.n_flagged,
-                    "suppressed": n_suppressed,
-                    "in_events": n_in_events,
-                },
-            )
-            return _run_info(run)
+        def batches():
+            for start in range(0, len(stored), 5000):
+                yield stored.iloc[start : start + 5000]
 
-        return self._write(work, "score")
+        return self.record_run_batches(
+            batches,
+            threshold,
+            rows_total=len(scores),
+            rows_scored=scored,
+            n_in_events=n_in_events,
+            model_name=model_name,
+            data_name=data_name,
+            model_checksum=model_checksum,
+            data_sha256=data_sha256,
+            threshold_rule=threshold_rule,
+            analyst=analyst,
+            origin=origin,
+        )
 
     def record_run_batches(
         self,
@@ -477,37 +461,8 @@ class Workspace:
                 if not len(rows):
                     continue
                 suppressed = rows[SUPPRESSED_BY].astype("Int64")
-                records = [
-                    {
-                        "run_id": run.id,
-                        "position": int(p),
-                        "uuid": u,
-                        "error": float(e),
-                        "top_field": tf,
-                        "reason": r,
-                        "sender": s,
-                        "recipient": rc,
-                        "subject": sj,
-                        "time_processed": t,
-                        "suppressed_by": None if pd.isna(sb) else int(sb),
-                        "verdict_reason": "",
-                        "verdict_note": "",
-                        "verdict_analyst": "",
-                    }
-                    for p, u, e, tf, r, s, rc, sj, t, sb in zip(
-                        rows["position"].tolist(),
-                        _text(rows[UUID]),
-                        rows[ERROR].to_numpy(dtype=float),
-                        _text(rows[TOP_FIELD]),
-                        _text(rows[REASON]),
-                        _text(rows[SENDER]),
-                        _text(rows[RECIPIENT]),
-                        _text(rows[SUBJECT]),
-                        _times(rows[TIME]),
-                        suppressed.tolist(),
-                        strict=True,
-                    )
-                ]
+                positions, errors = rows["position"].tolist(), rows[ERROR].to_numpy(dtype=float)
+                records = [{**r, "run_id": run.id} for r in _flagged_records(rows, positions, errors, suppressed)]
                 session.execute(insert(FlaggedRow), records)
                 n_above += len(records)
                 n_suppressed += int(suppressed.notna().sum())
