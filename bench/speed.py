@@ -409,7 +409,7 @@ def bench_browser_upload(report, rows: int, model_dir: Path) -> None:
             uploaded = time.perf_counter() - started
             started = time.perf_counter()
             page.locator('[data-testid="stSidebarNav"] a', has_text="Detect").first.click()
-            page.get_by_text("Flagged mail").wait_for()
+            page.get_by_text("Flagged mail", exact=True).wait_for()
             page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')")
             scored = time.perf_counter() - started
             flagged = (

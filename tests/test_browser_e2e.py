@@ -90,31 +90,22 @@ def test_full_analyst_flow(server, browser_page):
 
         step = "detect"
         go(page, "Detect")
-        page.get_by_text("Flagged mail").wait_for(timeout=120_000)
+        page.get_by_text("Flagged mail", exact=True).wait_for(timeout=120_000)
         wait_idle(page)
         before = int(metric(page, "Flagged").replace(",", ""))
         shot(page, "06_detect_model_threshold")
         threshold = float(metric(page, "Threshold"))
-        # A value typed while the page is still redrawing (the run just recorded) can be replaced
-        # by that redraw: type it again until the count moves, as an analyst would.
-        for attempt in range(3):
-            number = page.get_by_label("Exact value", exact=True)
-            number.fill(f"{threshold * 0.8:.4f}")
-            number.press("Enter")
-            try:
-                page.wait_for_function(
-                    "(before) => { const m = [...document.querySelectorAll('[data-testid=\"stMetric\"]')]"
-                    ".find(e => e.innerText.startsWith('Flagged\\n') || e.innerText.startsWith('Flagged'));"
-                    " return m && parseInt(m.querySelector('[data-testid=\"stMetricValue\"]').innerText"
-                    ".replace(/,/g, '')) !== before; }",
-                    arg=before,
-                    timeout=20_000,
-                )
-                break
-            except sync_api.TimeoutError:
-                if attempt == 2:
-                    raise
-                wait_idle(page)
+        number = page.get_by_label("Exact value", exact=True)
+        number.fill(f"{threshold * 0.8:.4f}")
+        number.press("Enter")
+        page.wait_for_function(
+            "(before) => { const m = [...document.querySelectorAll('[data-testid=\"stMetric\"]')]"
+            ".find(e => e.innerText.startsWith('Flagged\\n') || e.innerText.startsWith('Flagged'));"
+            " return m && parseInt(m.querySelector('[data-testid=\"stMetricValue\"]').innerText"
+            ".replace(/,/g, '')) !== before; }",
+            arg=before,
+            timeout=30_000,
+        )
         wait_idle(page)
         after = int(metric(page, "Flagged").replace(",", ""))
         assert after > before, (before, after)

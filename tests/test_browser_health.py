@@ -58,7 +58,7 @@ def test_health_verdict_charts_and_retrain(server, model, browser_page):  # noqa
         go(page, "Detect")
         verdict = page.get_by_text(re.compile(r"^Model health: (drifting|retrain)")).first
         verdict.wait_for(timeout=180_000)
-        page.get_by_text("Flagged mail").wait_for(timeout=120_000)
+        page.get_by_text("Flagged mail", exact=True).wait_for(timeout=120_000)
         wait_idle(page)
         assert "hour-of-day mix" in page.locator('[data-testid="stAlert"]').first.inner_text()
         shot(page, "health_01_detect_verdict")

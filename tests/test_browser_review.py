@@ -106,7 +106,7 @@ def test_triage_loop_survives_a_restart(setting, browser):
 
             step = "detect"
             go(page, "Detect")
-            page.get_by_text("Flagged mail").wait_for(timeout=300_000)
+            page.get_by_text("Flagged mail", exact=True).wait_for(timeout=300_000)
             wait_idle(page, timeout=300_000)
             flagged_before = int(metric(page, "Flagged").replace(",", ""))
             page.get_by_text("Recorded as run 1").first.wait_for()  # every scoring is a run
