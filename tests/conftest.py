@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -54,6 +55,21 @@ def demo_csv(tmp_path_factory, demo_frame) -> Path:
     path = tmp_path_factory.mktemp("data") / "demo.csv"
     demo_frame.to_csv(path, index=False)
     return path
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local[2] SparkSession for every Spark test (starting a JVM costs seconds)."""
+    from core.spark.session import get_session, spark_available
+
+    missing = spark_available()
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"Spark tests must run under CI: {missing}")
+        pytest.skip(f"Spark tests skipped: {missing}")
+    session = get_session("local[2]", config={"spark.sql.shuffle.partitions": "4"})
+    yield session
+    session.stop()
 
 
 def shared_data_file(name: str) -> Path:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 
 import numpy as np
@@ -21,7 +20,6 @@ from core.demo import make_demo_log
 from core.loading import read_log
 from core.schema import SENDER, SUBJECT, TIME
 from core.scoring import ERROR, IS_ANOMALY, REASON, TOP_FIELD, UUID, score_log
-from core.spark.session import spark_available
 from core.workspace.rules import sender_address
 from core.workspace.store import Workspace
 from tests.conftest import shared_data_file
@@ -36,20 +34,6 @@ HOSTILE = [
     ("h-4", "a@b.c; d@e.f, g@h.i", "Chope <>", "+SUM(A1) -1 @x", ""),
     ("h-5", "ann@northwind.example", "spam@spam.example", "win $$$ !!! " * 40, "1791277200"),
 ]
-
-
-@pytest.fixture(scope="session")
-def spark():
-    missing = spark_available()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Spark tests must run under CI: {missing}")
-        pytest.skip(f"Spark tests skipped: {missing}")
-    from core.spark.session import get_session
-
-    session = get_session("local[2]", config={"spark.sql.shuffle.partitions": "4"})
-    yield session
-    session.stop()
 
 
 @pytest.fixture(scope="module")

@@ -18,11 +18,15 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
+from core.artifacts import load_bundle
+from core.cli import main
 from core.demo import make_demo_log
-from core.scoring import UUID
+from core.loading import read_log
+from core.scoring import ERROR, UUID, score_log
 from core.spark.session import spark_available
 from core.workspace.db import dispose_engines
 from core.workspace.store import Workspace
@@ -118,3 +122,35 @@ def test_detect_through_spark_connect_gives_the_local_scores(connect_url, small_
     stored = [Workspace(url).flagged(run.id)[[UUID, "position"]] for url, run in zip(urls, runs, strict=True)]
     pd.testing.assert_frame_equal(stored[1], stored[0])
     dispose_engines()
+
+
+def test_train_through_spark_connect_gives_the_classic_spark_bundle(connect_url, small_csv, spark, tmp_path):
+    """``train --engine spark --master sc://…``: the count tables are Spark group-bys on the
+    server, the screening runs in its executors (the detector in the task closure), the network
+    fits on the client. The bundle equals the one a classic Spark session trains from the same
+    log: same split, same trimmed rows, same tables, same network and threshold."""
+    artifacts = tmp_path / "artifacts"
+    options = ["--artifacts", str(artifacts), "--epochs", "2", "--sample-rows", "1000"]
+    argv = [sys.executable, "-m", "core", "train", str(small_csv), "--name", "via-connect", *options]
+    remote = subprocess.run(
+        [*argv, "--engine", "spark", "--master", connect_url], cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
+    assert remote.returncode == 0, remote.stderr[-3000:]
+    assert "count tables over all" in remote.stdout
+    classic_argv = ["train", str(small_csv), "--name", "classic", *options, "--engine", "spark", "--master", "local[2]"]
+    assert main(classic_argv) == 0
+    connect, classic = (load_bundle(name, artifacts) for name in ("via-connect", "classic"))
+    for attribute in ("n_train_rows_", "n_trimmed_rows_", "n_test_rows_"):
+        assert getattr(connect, attribute) == getattr(classic, attribute) > 0
+    tables = connect.preprocessor_.counts_
+    assert set(tables) == set(classic.preprocessor_.counts_)
+    for name, table in classic.preprocessor_.counts_.items():
+        pd.testing.assert_series_equal(tables[name].sort_index(), table.sort_index(), check_names=False)
+    for (w1, b1, _), (w2, b2, _) in zip(connect.dense_layers_, classic.dense_layers_, strict=True):
+        np.testing.assert_allclose(w1, w2, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(b1, b2, rtol=1e-5, atol=1e-6)
+    assert connect.threshold_ == pytest.approx(classic.threshold_, rel=1e-6)
+    # And the local engine scores with it.
+    log = read_log(small_csv)
+    errors = score_log(connect, log)[ERROR].to_numpy()
+    assert np.isfinite(errors[log.scorable]).all()
