@@ -125,13 +125,21 @@ def load_model_file(path: str | os.PathLike):
 
 
 def forward(layers, X: np.ndarray, batch_rows: int = 65_536) -> np.ndarray:
-    """The network's output computed with NumPy: for a dense ReLU stack this is the same
-    arithmetic as Keras' predict, without TensorFlow (whose import alone is ~0.5 GB and
-    3 s) and without its per-call graph tracing."""
-    out = np.empty((len(X), layers[-1][0].shape[1]), dtype=np.float32)
+    """The network's output computed with NumPy: for a dense ReLU stack this is Keras' predict,
+    without TensorFlow (whose import alone is ~0.5 GB and 3 s) and without its per-call graph
+    tracing.
+
+    In float64, not Keras' float32: a float32 matrix product rounds each row differently
+    depending on how many rows share the call and where the row sits among them (BLAS picks
+    kernels and blocks by the matrix's size), so the same message scored in another batch (a
+    Spark partition, a chunk) would get an error a few 1e-7 apart and, near the threshold,
+    another verdict. In float64 those differences stay ~1e-16, far below anything a score shows.
+    """
+    out = np.empty((len(X), layers[-1][0].shape[1]), dtype=np.float64)
+    weights = [(np.asarray(k, np.float64), np.asarray(b, np.float64), a) for k, b, a in layers]
     for start in range(0, len(X), batch_rows):
-        h = np.asarray(X[start : start + batch_rows], dtype=np.float32)
-        for kernel, bias, activation in layers:
+        h = np.asarray(X[start : start + batch_rows], dtype=np.float64)
+        for kernel, bias, activation in weights:
             h = h @ kernel + bias
             if activation == "relu":
                 np.maximum(h, 0, out=h)

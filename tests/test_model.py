@@ -1,3 +1,4 @@
+import itertools
 import json
 import subprocess
 import sys
@@ -30,6 +31,20 @@ def test_fit_learns_threshold_history_and_test_errors(trained_detector):
     everything = det.n_train_rows_ + det.n_trimmed_rows_ + det.n_test_rows_
     assert det.n_test_rows_ == pytest.approx(0.2 * everything, abs=1)
     assert det.n_trimmed_rows_ == pytest.approx(det.trim_fraction * (everything - det.n_test_rows_), abs=1)
+
+
+def test_a_row_scores_the_same_whatever_batch_it_is_scored_in(trained_detector, demo_log):
+    """Spark scores a message in whatever Arrow batch its partition hands over, the local engine
+    in fixed chunks: the error must not depend on the batch (a float32 matrix product rounds a
+    row differently by batch size and position, ~1e-7, enough to flip a verdict at the threshold)."""
+    X = trained_detector.transform(demo_log.frame[demo_log.scorable])
+    whole = trained_detector.feature_squared_errors(X)
+    cuts = [0, 1, 4, 37, 300, 301, 1000, len(X)]
+    pieces = np.concatenate([trained_detector.feature_squared_errors(X[a:b]) for a, b in itertools.pairwise(cuts)])
+    shifted = trained_detector.feature_squared_errors(X[7:])
+    scale = np.maximum(np.abs(whole), 1e-3)
+    assert np.abs(pieces - whole).max() / scale.max() < 1e-12
+    assert (np.abs(shifted - whole[7:]) / scale[7:]).max() < 1e-12
 
 
 def test_same_data_and_seed_give_same_errors(demo_log):
