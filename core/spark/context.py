@@ -111,20 +111,17 @@ def with_context(frame):
         half = int(round(seconds * 1e6 / 2))
         return Window.partitionBy(SENDER_KEY, SCORABLE).orderBy(T).rangeBetween(-half, half)
 
-    scorable = F.col(SCORABLE)
-    windowed = prepared.withColumn(
-        BURST, F.when(scorable, F.count(F.lit(1)).over(around(BURST_WINDOW)) - 1)
-    ).withColumn(FANOUT, F.when(scorable, F.sum(RECIPIENT_N).over(around(FANOUT_WINDOW))))
-    # Distinct sender domains per new-thread subject: one small table, joined back. Counted from
-    # the windowed rows, not from ``prepared``: both branches then start with the same shuffle by
-    # sender, which Spark reuses, so the log is read and prepared once, not once per branch.
+    # Distinct sender domains per new-thread subject: one small table, joined back.
     campaigns = (
-        windowed.where(scorable & F.col(NEW_THREAD))
+        prepared.where(F.col(SCORABLE) & F.col(NEW_THREAD))
         .groupBy(SUBJECT_KEY)
         .agg(F.countDistinct(SENDER_DOMAIN).alias("_domains"))
     )
+    scorable = F.col(SCORABLE)
     return (
-        windowed.join(campaigns, on=SUBJECT_KEY, how="left")
+        prepared.withColumn(BURST, F.when(scorable, F.count(F.lit(1)).over(around(BURST_WINDOW)) - 1))
+        .withColumn(FANOUT, F.when(scorable, F.sum(RECIPIENT_N).over(around(FANOUT_WINDOW))))
+        .join(campaigns, on=SUBJECT_KEY, how="left")
         .withColumn(
             CAMPAIGN,
             F.when(scorable, F.when(F.col(NEW_THREAD), F.col("_domains") - 1).otherwise(0)).cast("double"),
