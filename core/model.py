@@ -135,17 +135,22 @@ def forward(layers, X: np.ndarray, batch_rows: int = 65_536) -> np.ndarray:
     Spark partition, a chunk) would get an error a few 1e-7 apart and, near the threshold,
     another verdict. In float64 those differences stay ~1e-16, far below anything a score shows.
     """
+    from threadpoolctl import threadpool_limits
+
     out = np.empty((len(X), layers[-1][0].shape[1]), dtype=np.float64)
     weights = [(np.asarray(k, np.float64), np.asarray(b, np.float64), a) for k, b, a in layers]
-    for start in range(0, len(X), batch_rows):
-        h = np.asarray(X[start : start + batch_rows], dtype=np.float64)
-        for kernel, bias, activation in weights:
-            h = h @ kernel + bias
-            if activation == "relu":
-                np.maximum(h, 0, out=h)
-            elif activation != "linear":
-                raise ValueError(f"Unsupported activation {activation!r} in a dense autoencoder.")
-        out[start : start + batch_rows] = h
+    # One BLAS thread: how a product is split over threads changes its last bits too, and the
+    # same rows must score the same in one process, in forked workers and in Spark's executors.
+    with threadpool_limits(1, user_api="blas"):
+        for start in range(0, len(X), batch_rows):
+            h = np.asarray(X[start : start + batch_rows], dtype=np.float64)
+            for kernel, bias, activation in weights:
+                h = h @ kernel + bias
+                if activation == "relu":
+                    np.maximum(h, 0, out=h)
+                elif activation != "linear":
+                    raise ValueError(f"Unsupported activation {activation!r} in a dense autoencoder.")
+            out[start : start + batch_rows] = h
     return out
 
 
