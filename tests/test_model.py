@@ -43,7 +43,7 @@ def test_a_row_scores_the_same_whatever_batch_it_is_scored_in(trained_detector, 
     pieces = np.concatenate([trained_detector.feature_squared_errors(X[a:b]) for a, b in itertools.pairwise(cuts)])
     shifted = trained_detector.feature_squared_errors(X[7:])
     scale = np.maximum(np.abs(whole), 1e-3)
-    assert np.abs(pieces - whole).max() / scale.max() < 1e-12
+    assert (np.abs(pieces - whole) / scale).max() < 1e-12
     assert (np.abs(shifted - whole[7:]) / scale[7:]).max() < 1e-12
 
 
