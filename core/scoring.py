@@ -11,7 +11,9 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -46,6 +48,9 @@ SECOND_REASON_SHARE = 1 / 3
 
 # Text a spreadsheet would run as a formula: it gets a leading quote in every export.
 _FORMULA_PATTERN = "^[=+\\-@\t\r]"
+# CSV writing: rows formatted per block, and threads formatting blocks side by side.
+CSV_BLOCK_ROWS = 100_000
+CSV_THREADS = min(4, os.cpu_count() or 1)
 
 
 def field_column(prefix: str, field: str) -> str:
@@ -359,11 +364,20 @@ def _escaped_text(values: pd.Series) -> pa.Array:
     if not pd.api.types.is_string_dtype(values.dtype) or values.dtype == object:
         values = values.astype("str")  # mixed objects (numbers in an extra column) as text
     text = pa.array(values, from_pandas=True)  # Arrow-backed text: no copy
-    if pa.types.is_large_string(text.type):
-        text = text.cast(pa.string())
     risky = pc.match_substring_regex(text, _FORMULA_PATTERN)
+    if not pc.any(risky).as_py():  # the usual case: no copy of the column
+        return text
     quote, empty = pa.scalar("'", text.type), pa.scalar("", text.type)
     return pc.if_else(risky, pc.binary_join_element_wise(quote, text, empty), text)
+
+
+def _iso_utc(values: pd.Series) -> pa.Array:
+    """Times as ISO 8601 UTC text to the second (``2026-11-24T17:05:00Z``); missing stay missing.
+    Arrow's cast of a zone-less timestamp and one replace: ~8x its ``strftime``."""
+    utc = values.dt.tz_convert("UTC") if values.dt.tz is not None else values.dt.tz_localize("UTC")
+    seconds = pa.array(utc.dt.tz_localize(None).astype("datetime64[s]"), from_pandas=True)
+    text = pc.replace_substring(seconds.cast(pa.string()), " ", "T", max_replacements=1)
+    return pc.binary_join_element_wise(text, pa.scalar("Z"), "")
 
 
 def flagged_frame(scores: pd.DataFrame, threshold: float) -> pd.DataFrame:
@@ -392,25 +406,45 @@ def to_csv_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def write_csv(frame: pd.DataFrame, destination) -> None:
+def write_csv(frame: pd.DataFrame, destination, *, block_rows: int = CSV_BLOCK_ROWS) -> None:
     """Write ``frame`` as UTF-8 CSV to a path or binary file: every text cell quoted (a lone
     CR left bare would read as a line break elsewhere and shift every later column),
     formula leads escaped, booleans as 0/1, times as ISO 8601 UTC, floats to float32
-    precision, missing values empty. Arrow's writer: ~20x pandas' on a million rows."""
-    columns = {}
-    for name in frame.columns:
-        values = frame[name]
-        if pd.api.types.is_bool_dtype(values):
-            columns[name] = pa.array(values.to_numpy(dtype=np.int8))
-        elif isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(values):
-            utc = values.dt.tz_convert("UTC") if values.dt.tz is not None else values.dt.tz_localize("UTC")
-            stamps = pa.array(utc.astype("datetime64[s, UTC]"), from_pandas=True)  # whole seconds
-            columns[name] = pc.strftime(stamps, format="%Y-%m-%dT%H:%M:%SZ")
-        elif pd.api.types.is_float_dtype(values):
-            columns[name] = pa.array(values.to_numpy(dtype=np.float32), from_pandas=True)
-        elif pd.api.types.is_numeric_dtype(values):
-            columns[name] = pa.array(values.to_numpy(), from_pandas=True)
-        else:
-            columns[name] = _escaped_text(values)
-    table = pa.table(columns) if columns else pa.table({})
-    pa_csv.write_csv(table, destination, pa_csv.WriteOptions(quoting_style="needed"))
+    precision, missing values empty.
+
+    Arrow's writer (~20x pandas'), fed by a thread per core: columns are converted, and blocks
+    of ``block_rows`` rows formatted, side by side (Arrow releases the GIL), then written in
+    order; a few blocks at a time are held, never the whole file."""
+    with ThreadPoolExecutor(CSV_THREADS) as pool:
+        converted = list(pool.map(_csv_column, (frame[name] for name in frame.columns)))
+        table = pa.table(dict(zip(frame.columns, converted, strict=True))) if len(frame.columns) else pa.table({})
+        starts = range(0, max(len(table), 1), block_rows)
+
+        def block(start: int) -> bytes:
+            sink = pa.BufferOutputStream()
+            options = pa_csv.WriteOptions(quoting_style="needed", include_header=start == 0)
+            pa_csv.write_csv(table.slice(start, block_rows), sink, options)
+            return sink.getvalue().to_pybytes()
+
+        owned = isinstance(destination, (str, os.PathLike))
+        with open(destination, "wb") if owned else nullcontext(destination) as out:
+            pending = deque()
+            for start in starts:
+                pending.append(pool.submit(block, start))
+                if len(pending) > CSV_THREADS:
+                    out.write(pending.popleft().result())
+            while pending:
+                out.write(pending.popleft().result())
+
+
+def _csv_column(values: pd.Series) -> pa.Array:
+    """One column as the Arrow array ``write_csv`` writes."""
+    if pd.api.types.is_bool_dtype(values):
+        return pa.array(values.to_numpy(dtype=np.int8))
+    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(values):
+        return _iso_utc(values)
+    if pd.api.types.is_float_dtype(values):
+        return pa.array(values.to_numpy(dtype=np.float32), from_pandas=True)
+    if pd.api.types.is_numeric_dtype(values):
+        return pa.array(values.to_numpy(), from_pandas=True)
+    return _escaped_text(values)
