@@ -463,7 +463,7 @@ class Workspace:
                 suppressed = rows[SUPPRESSED_BY].astype("Int64")
                 positions, errors = rows["position"].tolist(), rows[ERROR].to_numpy(dtype=float)
                 records = [{**r, "run_id": run.id} for r in _flagged_records(rows, positions, errors, suppressed)]
-                session.execute(insert(FlaggedRow), records)
+                session.execute(insert(FlaggedRow.__table__), records)  # Core executemany: no ORM bookkeeping per row
                 n_above += len(records)
                 n_suppressed += int(suppressed.notna().sum())
             run.n_above, run.n_flagged, run.n_suppressed = n_above, n_above - n_suppressed, n_suppressed
