@@ -31,7 +31,8 @@ def detect(args, column_map, artifacts) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     # The workspace's rules, events and verdicts are read once here and applied in the executors.
     # Scored once, kept (memory, then disk) for the threshold, the output, the run and the summary.
-    scored = score_spark_log(spark, detector, log, marks=scoring_marks(ws)).persist()
+    cached: list = []  # the parsed input, read once for the whole-file context
+    scored = score_spark_log(spark, detector, log, marks=scoring_marks(ws), keep=cached).persist()
     try:
         check_some_scored(scored, log)
         threshold = spark_threshold(
@@ -101,7 +102,8 @@ def detect(args, column_map, artifacts) -> int:
         print(f"scores written to {args.out}" + (f", flagged to {args.flagged}" if args.flagged else ""))
         print(f"run {run.id} (suppressed by allow-list rules: {run.n_suppressed:,})")
     finally:
-        scored.unpersist()
+        for frame in (scored, *cached):
+            frame.unpersist()
     return EXIT_OK
 
 

@@ -14,6 +14,9 @@ domains sent the same subject (campaign). Here the same numbers come from Spark 
    meet in one task but stream through the window (Spark spills), they need not fit in memory.
 3. Campaigns are a group-by (distinct sender domains per new-thread subject) joined back.
 
+Steps 2 and 3 both read the rows of step 1; a command keeps those cached while it runs
+(``with_context(frame, keep)``), so the input is parsed once.
+
 Rows whose time can't be read take no part in any context, as locally.
 """
 
@@ -86,8 +89,12 @@ def _prepare_batches(batches):
         yield out
 
 
-def with_context(frame):
-    """``frame`` (the five fields as text) with the parsed time, the keys and the context columns."""
+def with_context(frame, keep: list | None = None):
+    """``frame`` (the five fields as text) with the parsed time, the keys and the context columns.
+
+    The windows and the campaign counts are two branches over the parsed rows. Given a list
+    ``keep``, the parsed rows are cached (memory, then disk) so that the input is read and
+    parsed once for both, and appended to ``keep``: the caller unpersists them when done."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
     from pyspark.sql import types as Ty
@@ -106,6 +113,9 @@ def with_context(frame):
         ]
     )
     prepared = frame.mapInPandas(_prepare_batches, schema).withColumn(SCORABLE, F.col(T).isNotNull())
+    if keep is not None:
+        prepared = prepared.persist()
+        keep.append(prepared)
 
     def around(seconds: float):
         half = int(round(seconds * 1e6 / 2))

@@ -138,17 +138,17 @@ def _score_batches(shipped: _Shipped, extra_columns: list[str], marks: _Shipped 
     return run
 
 
-def score_spark_log(spark, detector, log, marks=None):
+def score_spark_log(spark, detector, log, marks=None, keep: list | None = None):
     """Scores of every row of ``log`` (a ``SparkLog``) as a Spark DataFrame, ``is_anomaly`` not
     yet set (it depends on the threshold). Given ``marks`` (the workspace's ``ScoringMarks``),
     with its ``MARK_COLUMNS``: ``suppressed_by``, ``known_event``, ``verdict``, ``carry_over``.
-    Lazy: nothing runs until the result is used."""
+    Lazy: nothing runs until the result is used. ``keep``: see ``with_context``."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as Ty
 
     if not hasattr(detector, "dense_layers_"):
         raise DataError("This detector has no dense weights to score with on Spark; save it as a bundle first.")
-    context = with_context(log.frame)
+    context = with_context(log.frame, keep)
     in_fields = {f.name: f for f in context.schema.fields}
     text = Ty.StringType()
     schema = Ty.StructType(

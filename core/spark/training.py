@@ -338,7 +338,8 @@ def train_on_spark(
         raise DataError(f"--sample-rows must be at least {MIN_TRAIN_ROWS}, got {sample_rows}.")
     if detector.feature_set != "email":
         raise DataError(f"Training on Spark learns the email feature set only, got --features {detector.feature_set}.")
-    context = with_context(log.frame).persist()
+    cached: list = []  # the parsed input, read once for the whole-file context
+    context = with_context(log.frame, cached).persist()
     try:
         total, usable, first, last = context.agg(
             F.count(F.lit(1)),
@@ -383,7 +384,8 @@ def train_on_spark(
         finally:
             training.release()
     finally:
-        context.unpersist()
+        for frame in (context, *cached):
+            frame.unpersist()
     stamp = lambda micros: str(pd.Timestamp(int(micros), unit="us", tz="UTC"))  # noqa: E731
     return SparkTraining(
         rows=int(total),
