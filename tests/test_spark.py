@@ -173,6 +173,50 @@ def test_spark_reads_a_csv_folder_and_parquet_as_one_log(spark, bursty_csv, arti
 
 
 @pytest.mark.parametrize(
+    ("content", "whole"),
+    [
+        (b'a,b\n1,"x y"\n2,""\n', False),
+        (b'a,b\r\n1,"say ""hi"" now"\r\n', False),
+        (b'a,b\n1,"x\ny"\n', True),  # a quoted line break
+        (b'a,b\n1,"x\ry"\n', True),  # a bare CR inside quotes
+        (b'a,b\na"b,"x\ny"\n', True),  # a quote mid-field: parsers disagree on what follows
+        (b'a,b\n1,"never closed\n', True),
+    ],
+    ids=["plain", "doubled-quotes-crlf", "quoted-newline", "quoted-cr", "stray-quote", "unterminated"],
+)
+@pytest.mark.parametrize("scan_bytes", [2, 3, 1 << 20])
+def test_a_csv_is_split_for_spark_only_when_no_record_spans_lines(tmp_path, monkeypatch, content, whole, scan_bytes):
+    """Spark reads a CSV in line-aligned blocks side by side only when that can't cut a record;
+    tiny scan windows put every quote and line break at a window's edge."""
+    from core.spark import io as spark_io
+
+    monkeypatch.setattr(spark_io, "SCAN_BYTES", scan_bytes)
+    path = tmp_path / "log.csv"
+    path.write_bytes(content)
+    assert spark_io.needs_whole_records(str(path)) is whole
+    assert spark_io.needs_whole_records(str(path), encoding="utf-16") is True
+
+
+def test_spark_detect_on_a_csv_read_in_blocks_gives_the_local_scores(spark, artifacts, tmp_path):
+    """A log without quoted line breaks is parsed in many blocks (64 kB here) side by side;
+    rows come back in input order with the local scores, context across blocks included."""
+    from core.spark.io import read_spark_log
+
+    path = tmp_path / "plain.csv"
+    make_demo_log(3000, seed=5).to_csv(path, index=False)
+    spark.conf.set("spark.sql.files.maxPartitionBytes", str(64 << 10))
+    try:
+        assert read_spark_log(spark, str(path)).frame.rdd.getNumPartitions() > 4
+        _detect("local", path, tmp_path / "local.csv", artifacts)
+        _detect("spark", path, tmp_path / "spark.csv", artifacts)
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+    local = _read_scores(tmp_path / "local.csv")
+    _assert_same(local, _read_scores(tmp_path / "spark.csv"))
+    assert local[REASON].str.contains("burst|campaign|recipients within", regex=True).any()
+
+
+@pytest.mark.parametrize(
     "content",
     [
         b"",

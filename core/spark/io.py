@@ -30,6 +30,10 @@ ORDER_COLUMNS = ("_src", "_block", "_row")
 RAW_TIME = "_raw_time"
 # Bytes of each local CSV checked with the local loader before Spark reads it.
 HEAD_BYTES = 1 << 20
+# Bytes scanned at a time when checking a local CSV for line breaks inside quoted fields.
+SCAN_BYTES = 64 << 20
+# Encodings in which a quote and a line break are always single bytes of their own.
+_BYTE_SAFE = ("utf-8", "utf_8", "utf-8-sig", "ascii", "latin-1", "latin_1", "iso-8859-1", "cp1252", "windows-1252")
 _REMOTE = ("s3://", "s3a://", "gs://", "abfss://", "wasbs://", "hdfs://", "dbfs:/", "file:/")
 
 
@@ -99,6 +103,43 @@ def _check_head(path: str, columns, preset):
         raise
 
 
+def needs_whole_records(path: str, sep: str = ",", encoding: str = "utf-8") -> bool:
+    """Whether a local CSV must be parsed whole-file (Spark's ``multiLine``, one task per file)
+    rather than split into line-aligned blocks that tasks parse side by side.
+
+    Split reading is safe when no line break sits inside a quoted field: before every line
+    break the file holds an even number of quotes. Quotes that a parser might read otherwise
+    (one in the middle of an unquoted field, neither next to a delimiter, a line edge nor another
+    quote) and encodings where a quote may be part of a wider character keep the whole-file
+    read. One pass over the bytes, ``SCAN_BYTES`` at a time (~0.1 s per 100 MB)."""
+    import numpy as np
+
+    if encoding.lower().replace(" ", "") not in _BYTE_SAFE or len(sep.encode()) != 1:
+        return True
+    quote, edge = ord('"'), np.zeros(256, dtype=bool)
+    edge[list(b'\n\r"' + sep.encode())] = True
+    parity, last = 0, ord("\n")  # quotes seen so far (mod 2); the byte before this chunk
+    with open(path, "rb") as handle:
+        chunk = handle.read(SCAN_BYTES)
+        while chunk:
+            following = handle.read(SCAN_BYTES)
+            data = np.frombuffer(chunk, np.uint8)
+            quotes = np.flatnonzero(data == quote)
+            if len(quotes):
+                before = data[np.maximum(quotes - 1, 0)]
+                before[quotes == 0] = last
+                after = data[np.minimum(quotes + 1, len(data) - 1)]
+                after[quotes == len(data) - 1] = following[0] if following else ord("\n")
+                if not (edge[before] | edge[after]).all():
+                    return True
+            breaks = np.flatnonzero((data == 10) | (data == 13))
+            if ((parity + np.searchsorted(quotes, breaks)) % 2).any():
+                return True
+            parity = (parity + len(quotes)) % 2
+            last, chunk = data[-1], following
+    return parity != 0  # an unterminated quote: let the careful whole-file parse judge it
+
+
 def read_spark_log(spark, source: str, *, columns: dict | None = None, preset: str | None = None) -> SparkLog:
     """Read ``source`` into Spark as text columns, mapped onto the five fields."""
     from pyspark.sql import functions as F
@@ -126,14 +167,19 @@ def read_spark_log(spark, source: str, *, columns: dict | None = None, preset: s
                     report.preset or "",
                     tuple(sorted(report.columns.items())),
                 )
+            # Remote files can't be scanned here: read whole, as quoted line breaks may occur.
+            whole = not local or needs_whole_records(path, key[1], key[0] or "utf-8")
+            key = (*key, whole)
             groups.setdefault(key, []).append(path)
-            options[key] = {"encoding": key[0] or "utf-8", "sep": key[1]}
+            options[key] = {"encoding": key[0] or "utf-8", "sep": key[1], "multiLine": whole}
         frames = []
         for key, group in groups.items():
             encoding = options[key]["encoding"]
             raw = (
                 spark.read.option("header", True)
-                .option("multiLine", True)  # quoted line breaks in subjects, as the local reader allows
+                # Quoted line breaks in subjects (the local reader allows them) need the whole
+                # file in one task; files without any are split into blocks read side by side.
+                .option("multiLine", options[key]["multiLine"])
                 .option("escape", '"')
                 .option("sep", options[key]["sep"])
                 .option("encoding", "UTF-8" if encoding.startswith("utf-8") else encoding.upper())
