@@ -371,11 +371,13 @@ def cmd_detect(args) -> int:
     scores["is_anomaly"] = scores[ERROR].to_numpy() > threshold
     from core.workspace.cli import record_detection  # allow-list rules, verdicts, the run
 
-    scores, run = record_detection(args, detector, scores, threshold, _artifacts(args))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    write_csv(_score_columns(scores), args.out)  # straight to the file: no copy of it in memory
-    if args.flagged:
-        write_csv(flagged_frame(scores[scores["is_anomaly"]], threshold)[list(FLAGGED_COLUMNS)], args.flagged)
+    def write_files(marked):
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        write_csv(_score_columns(marked), args.out)  # straight to the file: no copy of it in memory
+        if args.flagged:
+            write_csv(flagged_frame(marked[marked["is_anomaly"]], threshold)[list(FLAGGED_COLUMNS)], args.flagged)
+
+    scores, run = record_detection(args, detector, scores, threshold, _artifacts(args), alongside=write_files)
     flagged = scores[scores["is_anomaly"]].sort_values(ERROR, ascending=False)
     unscored = int((~scores["scored"]).sum())
     print(

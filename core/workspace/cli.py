@@ -262,12 +262,16 @@ def threshold_rule(args) -> str:
     return "fitted"
 
 
-def record_detection(args, detector, scores, threshold: float, artifacts: Path):
+def record_detection(args, detector, scores, threshold: float, artifacts: Path, alongside=None):
     """Apply active allow-list rules, known events and earlier verdicts to ``scores`` and record the run.
 
     Returns (scores with ``suppressed_by``, ``known_event``, ``verdict`` and ``carry_over`` columns
     and ``is_anomaly`` cleared on suppressed rows and rows inside a known event, the recorded RunInfo).
+    ``alongside(marked scores)`` runs in a thread while the run is recorded (``detect`` writes its
+    files then: Arrow's writer and the database insert overlap); its error, if any, is raised after.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     from core.artifacts import sha256_of_file
     from core.workspace.feedback import scoring_marks
     from core.workspace.store import Workspace, bundle_checksum
@@ -275,16 +279,20 @@ def record_detection(args, detector, scores, threshold: float, artifacts: Path):
     ws = Workspace.open(args.db, artifacts)
     # Before recording: suppressed rows are stored as such, rows in a known event never reach the queue.
     scores = scoring_marks(ws).apply(scores, threshold)
-    run = ws.record_run(
-        scores,
-        threshold,
-        model_name=detector.bundle_name_,
-        model_checksum=bundle_checksum(artifacts / detector.bundle_name_),
-        data_name=Path(args.data).name,
-        data_sha256=sha256_of_file(Path(args.data)),
-        threshold_rule=threshold_rule(args),
-        origin="cli",
-    )
+    with ThreadPoolExecutor(1) as pool:
+        side = pool.submit(alongside, scores) if alongside is not None else None
+        run = ws.record_run(
+            scores,
+            threshold,
+            model_name=detector.bundle_name_,
+            model_checksum=bundle_checksum(artifacts / detector.bundle_name_),
+            data_name=Path(args.data).name,
+            data_sha256=sha256_of_file(Path(args.data)),
+            threshold_rule=threshold_rule(args),
+            origin="cli",
+        )
+        if side is not None:
+            side.result()
     if run.n_in_events:
         print(f"known events: {run.n_in_events:,} rows above the threshold kept out of the queue")
     return scores, run
