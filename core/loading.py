@@ -228,7 +228,7 @@ def _per_recipient(frame: pd.DataFrame) -> bool:
 
 def _check_repeats(frame: pd.DataFrame, report: LoadReport) -> None:
     """Count repeated UUIDs and say plainly what they are: recipients of one message, or duplicates."""
-    report.duplicate_uuids = int(frame[UUID].duplicated().sum())
+    report.duplicate_uuids = len(frame) - frame[UUID].nunique(dropna=False)  # a hash count: ~2x duplicated()
     if not report.duplicate_uuids:
         return
     report.per_recipient = _per_recipient(frame)
