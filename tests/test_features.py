@@ -84,6 +84,23 @@ def test_address_parsing_handles_display_names_and_lists():
     assert list(lists[0]) == ["a@x.com", "b@y.org", "c@z.net"] and list(lists[1]) == []
 
 
+def test_recipient_counts_equal_the_parsed_lists_on_hostile_text():
+    """Arrow's RE2 counts addresses as Python's ``re`` finds them: its ``\\s`` is ASCII only, so
+    the pattern lists every Unicode space Python's ``\\s`` matches."""
+    from core.features.parsing import UNICODE_SPACES, recipient_counts
+
+    assert set(UNICODE_SPACES) == {c for c in map(chr, range(0x110000)) if c.isspace()}
+    lists = pd.Series(
+        ["a@x.com; B@y.org, c@z.net", "", "Name <A@B.C>", "a@b@c", "@@", "a@", "@b", "ü@ö.de;x@y", None]
+        + [f"q@w{space}e@r" for space in UNICODE_SPACES]
+        + ["x@y\u200bz@w", "İ@x.com", "<a@b>(c@d)[e@f]'g@h'\"i@j\":k@l"],
+        dtype=object,
+    )
+    expected = recipient_lists(lists).str.len().to_numpy(float)
+    np.testing.assert_array_equal(recipient_counts(lists), expected)
+    assert expected[9] == 2 and expected[-1] == 6  # every space and separator splits addresses
+
+
 def test_scoring_training_rows_leaves_their_own_occurrence_out(demo_log):
     frame = demo_log.frame[demo_log.scorable]
     pre = EmailFeatures().fit(frame)

@@ -61,23 +61,28 @@ def right_totals(table: pd.Series) -> pd.Series:
     return table.groupby(table.index.str.rsplit(PAIR_SEPARATOR, n=1).str[-1]).sum()
 
 
-def window_sum(keys: pd.Series, times: pd.Series, weights: np.ndarray, window: float) -> np.ndarray:
-    """For each row: sum of ``weights`` over rows with the same key within ±window/2 seconds."""
+def window_sums(keys: pd.Series, times: pd.Series, sums: list[tuple[np.ndarray, float]]) -> list[np.ndarray]:
+    """Per (weights, window) pair, for each row: the sum of ``weights`` over rows with the same
+    key within ±window/2 seconds. The rows are factorized and sorted once for all pairs."""
     n = len(keys)
     if n == 0:
-        return np.zeros(0)
+        return [np.zeros(0) for _ in sums]
     seconds = times.astype("int64").to_numpy() / 1e6
     codes = pd.factorize(keys)[0]
     order = np.lexsort((seconds, codes))
     key_sorted, t_sorted = codes[order], seconds[order]
-    # Offsetting each key by a large gap turns "same key within the window" into one searchsorted.
-    position = key_sorted * (4 * window + (t_sorted.max() - t_sorted.min()) + 1) + (t_sorted - t_sorted.min())
-    cumulative = np.concatenate([[0.0], np.cumsum(weights[order])])
-    lo = np.searchsorted(position, position - window / 2, side="left")
-    hi = np.searchsorted(position, position + window / 2, side="right")
-    result = np.empty(n)
-    result[order] = cumulative[hi] - cumulative[lo]
-    return result
+    since_first, span = t_sorted - t_sorted.min(), t_sorted.max() - t_sorted.min()
+    results = []
+    for weights, window in sums:
+        # Offsetting each key by a large gap turns "same key within the window" into one searchsorted.
+        position = key_sorted * (4 * window + span + 1) + since_first
+        cumulative = np.concatenate([[0.0], np.cumsum(weights[order])])
+        lo = np.searchsorted(position, position - window / 2, side="left")
+        hi = np.searchsorted(position, position + window / 2, side="right")
+        result = np.empty(n)
+        result[order] = cumulative[hi] - cumulative[lo]
+        results.append(result)
+    return results
 
 
 def per_row(values: np.ndarray, rows: np.ndarray, n: int, how: str) -> np.ndarray:

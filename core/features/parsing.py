@@ -18,6 +18,15 @@ import pandas as pd
 from core.schema import RECIPIENT, SENDER, SUBJECT, TIME
 
 ADDRESS = re.compile(r"[^\s<>\"',;:()\[\]]+@[^\s<>\"',;:()\[\]]+")
+# Every character Python's ``\s`` matches in text (``str.isspace``), for the same pattern in
+# Arrow's RE2, whose ``\s`` is ASCII only (a test checks the list against all of Unicode).
+UNICODE_SPACES = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + ("\u2028\u2029\u202f\u205f\u3000")
+)
+_NOT_IN_ADDRESS = "".join(f"\\x{{{ord(c):x}}}" for c in UNICODE_SPACES) + r"<>\"',;:()\[\]"
+ARROW_ADDRESS = f"[^{_NOT_IN_ADDRESS}]+@[^{_NOT_IN_ADDRESS}]+"
 REPLY_PREFIX = re.compile(r"^\s*(?:re|fw|fwd|aw|wg|tr|sv|vs|antw)\s*(?:\[\d+\])?\s*:", re.IGNORECASE)
 TOKEN = re.compile(r"[^\W_]{2,}")
 
@@ -49,6 +58,16 @@ def display_names(senders: pd.Series) -> pd.Series:
 def recipient_lists(recipients: pd.Series) -> pd.Series:
     """Each row's recipient addresses (``;`` or ``,`` separated), lower case."""
     return recipients.astype(str).str.lower().str.findall(ADDRESS)
+
+
+def recipient_counts(recipients: pd.Series) -> np.ndarray:
+    """Per row, how many addresses ``recipient_lists`` finds (as floats), counted by Arrow's
+    regular expressions without building the lists (~4x faster); case can't change a count."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.array(recipients.astype(str), type=pa.large_string(), from_pandas=True)
+    return pc.count_substring_regex(text, ARROW_ADDRESS).to_numpy(zero_copy_only=False).astype(float)
 
 
 def domain_of(addresses: pd.Series) -> pd.Series:
@@ -370,7 +389,7 @@ class ParsedLog:
     def recipient_n(self) -> np.ndarray:
         """Number of recipient addresses per row (without exploding the lists)."""
         codes, distinct = pd.factorize(self.frame[RECIPIENT].astype(str))
-        sizes = recipient_lists(pd.Series(distinct, dtype=object)).str.len().to_numpy(float)
+        sizes = recipient_counts(pd.Series(distinct, dtype=object))
         return sizes[codes] if len(codes) else np.zeros(0)
 
     # -- subject

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from core.features.counting import window_sum
+from core.features.counting import window_sums
 from core.features.parsing import ADDRESS, REPLY_PREFIX, Codepoints, ParsedLog, factorize, sender_addresses
 
 # Window sizes for behaviour within the file (seconds).
@@ -138,11 +138,10 @@ def within_file_context(parsed: ParsedLog) -> dict[str, np.ndarray]:
     stored = parsed.stored_columns(CONTEXT_COLUMNS)
     if stored is not None:
         return stored
-    return {
-        "burst_5min": window_sum(parsed.sender, parsed.times, np.ones(parsed.n), BURST_WINDOW) - 1,
-        "fanout_1h": window_sum(parsed.sender, parsed.times, parsed.recipient_n, FANOUT_WINDOW),
-        "subject_campaign": campaign(parsed),
-    }
+    burst, fanout = window_sums(
+        parsed.sender, parsed.times, [(np.ones(parsed.n), BURST_WINDOW), (parsed.recipient_n, FANOUT_WINDOW)]
+    )
+    return {"burst_5min": burst - 1, "fanout_1h": fanout, "subject_campaign": campaign(parsed)}
 
 
 def campaign(parsed: ParsedLog) -> np.ndarray:

@@ -47,15 +47,15 @@ CONTEXT_NAMES = {
 
 def context_keys(frame: pd.DataFrame) -> pd.DataFrame:
     """Per row, the keys the context is computed over, from the local feature helpers."""
-    from core.features import domain_of, normalized_subject, recipient_lists, sender_identities
-    from core.features.parsing import REPLY_PREFIX
+    from core.features import domain_of, normalized_subject, sender_identities
+    from core.features.parsing import REPLY_PREFIX, recipient_counts
 
     sender = frame[SENDER].fillna("").astype(str)
     subject = frame[SUBJECT].fillna("").astype(str)
     identity = _per_distinct(sender, sender_identities)
     key = _per_distinct(subject, normalized_subject)
     is_reply = _per_distinct(subject, lambda s: s.str.contains(REPLY_PREFIX)).astype(bool)
-    sizes = _per_distinct(frame[RECIPIENT].fillna("").astype(str), lambda r: recipient_lists(r).str.len())
+    sizes = _per_distinct(frame[RECIPIENT].fillna("").astype(str), recipient_counts)
     return pd.DataFrame(
         {
             SENDER_KEY: identity.to_numpy(dtype=object),
