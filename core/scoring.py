@@ -93,8 +93,9 @@ def score_log(
     n = len(frame)
     error = np.full(n, np.nan)
     field_error = {field: np.full(n, np.nan) for field in FEATURE_FIELDS}
-    top_field = np.full(n, "", dtype=object)
-    reason = np.full(n, "", dtype=object)
+    # Per chunk's first row: its top fields and reasons (Arrow text when a forked worker built
+    # them, so a million reasons never exist as Python strings in this process).
+    texts: dict[int, tuple] = {}
     new = {field: np.zeros(n, dtype=bool) for field in (SENDER, RECIPIENT, SUBJECT)}
     limit = detector.threshold_ if threshold is None else threshold
 
@@ -107,24 +108,47 @@ def score_log(
             error[at] = scored[ERROR]
             for field in FEATURE_FIELDS:
                 field_error[field][at] = scored[field_column(FIELD_ERROR_PREFIX, field)]
-            top_field[at], reason[at] = scored[TOP_FIELD], scored[REASON]
+            texts[start] = scored[TOP_FIELD], scored[REASON]
             for field in new:
                 new[field][at] = scored[field_column(NEW_PREFIX, field)]
             if progress is not None:
                 progress(done, len(rows))
 
-    if (~scorable).any():
-        reason[~scorable] = unscored_reasons(log.raw_times.reindex(frame.index[~scorable])).to_numpy()
+    in_order = [texts[start] for start in sorted(texts)]
+    unscored = np.flatnonzero(~scorable)
+    unscored_reason = np.zeros(0, dtype=object)
+    if len(unscored):
+        unscored_reason = unscored_reasons(log.raw_times.reindex(frame.index[unscored])).to_numpy(dtype=object)
     columns = {name: frame[name] for name in FIELDS}
     columns.update({name: frame[name] for name in log.extra_columns})
     columns[SCORED] = scorable
     columns[ERROR] = error
     columns.update({field_column(FIELD_ERROR_PREFIX, field): values for field, values in field_error.items()})
-    columns[TOP_FIELD] = pd.array(top_field, dtype="str")  # Arrow text: a tenth of Python strings' memory
-    columns[REASON] = pd.array(reason, dtype="str")
+    # Arrow text: a tenth of Python strings' memory.
+    columns[TOP_FIELD] = _text_column([t for t, _ in in_order], positions, unscored, np.full(len(unscored), ""))
+    columns[REASON] = _text_column([r for _, r in in_order], positions, unscored, unscored_reason)
     columns.update({field_column(NEW_PREFIX, field): values for field, values in new.items()})
     columns[IS_ANOMALY] = error > limit
     return pd.DataFrame(columns, index=frame.index)
+
+
+def _text_column(scored_chunks: list, positions: np.ndarray, unscored: np.ndarray, unscored_values: np.ndarray):
+    """One text column of ``score_log`` as pandas' Arrow text: the scored rows' values (per chunk,
+    Arrow or object arrays, in row order) at ``positions``, ``unscored_values`` at ``unscored``."""
+    parts = [_arrow_text(chunk) for chunk in scored_chunks]
+    if not len(unscored):
+        return pd.array(pa.chunked_array(parts, type=pa.large_string()), dtype="str")  # no copy
+    combined = pa.concat_arrays([*parts, _arrow_text(unscored_values)])
+    index = np.empty(len(positions) + len(unscored), dtype=np.int64)
+    index[positions] = np.arange(len(positions))
+    index[unscored] = len(positions) + np.arange(len(unscored))
+    return pd.array(combined.take(pa.array(index)), dtype="str")
+
+
+def _arrow_text(values) -> pa.Array:
+    if isinstance(values, pa.Array):
+        return values
+    return pa.array(np.asarray(values, dtype=object), type=pa.large_string())
 
 
 def workers_for(n_jobs: int, n_chunks: int) -> int:
@@ -173,11 +197,11 @@ def _score_forked_chunk(start: int):
     part = rows.iloc[start : start + chunk_rows].reset_index(drop=True)
     chunk_monitor = monitor.empty_copy() if monitor is not None else None
     with threadpool_limits(1):  # the workers are the parallelism: BLAS threads in each would oversubscribe
-        return (
-            start,
-            score_rows(_FORKED["detector"], part, monitor=chunk_monitor, threshold=_FORKED["limit"]),
-            chunk_monitor,
-        )
+        scored = score_rows(_FORKED["detector"], part, monitor=chunk_monitor, threshold=_FORKED["limit"])
+    # Text travels as Arrow buffers: pickling 100k Python strings, and the parent turning them
+    # into Arrow text, would cost the parent ~0.1 s a chunk.
+    scored[TOP_FIELD], scored[REASON] = _arrow_text(scored[TOP_FIELD]), _arrow_text(scored[REASON])
+    return start, scored, chunk_monitor
 
 
 def score_rows(detector, rows: pd.DataFrame, *, monitor=None, threshold: float | None = None) -> dict[str, np.ndarray]:

@@ -6,6 +6,7 @@ import pytest
 
 from core.errors import DataError
 from core.loading import read_log
+from core.schema import TIME
 from core.scoring import (
     ERROR,
     IS_ANOMALY,
@@ -185,3 +186,20 @@ def test_scoring_in_worker_processes_gives_the_same_scores_and_health(trained_de
     pd.testing.assert_frame_equal(many, one)
     assert forked.report().to_dict() == alone.report().to_dict()
     assert [d for d, _ in done] == sorted(d for d, _ in done) and done[-1][0] == done[-1][1] == one["scored"].sum()
+
+
+def test_unscored_rows_keep_their_place_among_chunks_scored_in_workers(trained_detector, demo_log):
+    """Rows with unreadable times between chunks scored in forked workers: every row's top field
+    and reason (Arrow text built in the workers) lands on its own row, as in one process."""
+    frame = demo_log.frame.head(1200).copy()
+    frame[TIME] = frame[TIME].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    unreadable = [0, 299, 300, 301, 777, 1199]
+    frame.loc[unreadable, TIME] = [f"never-{i}" for i in unreadable]
+    log = read_log(frame.to_csv(index=False).encode())
+    one = score_log(trained_detector, log, chunk_rows=300)
+    many = score_log(trained_detector, log, chunk_rows=300, n_jobs=2)
+    pd.testing.assert_frame_equal(many, one)
+    assert many[REASON].dtype == "str" and (~many[SCORED]).sum() == len(unreadable)
+    for i in unreadable:
+        assert many.loc[i, REASON] == f"not scored: time 'never-{i}' can't be read" and many.loc[i, TOP_FIELD] == ""
+    assert (many.loc[many[SCORED], REASON].str.len() > 0).all()
