@@ -253,34 +253,45 @@ def _read_parquet(spark, paths, label, columns, preset, warnings, found):
 
 
 def write_ordered_csv(frame, order: list, destination: str, write_csv) -> None:
-    """``frame`` sorted by ``order`` into one CSV file at ``destination`` on the driver,
-    formatted by the local engine's ``write_csv``: Spark sorts and writes Parquet parts,
-    which are then streamed one record batch at a time, so the driver holds one batch, never
-    the whole result."""
-    import pyarrow.parquet as pq
+    """``frame`` sorted by ``order`` into one CSV file at ``destination``, formatted by the local
+    engine's ``write_csv``. The executors format their sorted rows, one Arrow batch at a time,
+    as header-less CSV text and Spark writes it as text parts; the driver writes the header and
+    copies the parts in order. The driver never holds the result, nor formats it."""
+    from pyspark.sql import types as Ty
 
     target = Path(destination)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".spark-", dir=target.parent)
     try:
         hidden = [c for c in ORDER_COLUMNS if c in frame.columns]
-        frame.orderBy(*order).drop(*hidden).write.mode("overwrite").parquet(staging)
-        parts = sorted(Path(staging).glob("part-*.parquet"))
+        rows = frame.orderBy(*order).drop(*hidden)
+        text = Ty.StructType([Ty.StructField("csv", Ty.StringType())])
+        rows.mapInArrow(_csv_batches(write_csv), text).write.mode("overwrite").text(staging)
         partial = target.with_name(f".{target.name}.part")
         with open(partial, "wb") as out:
-            header_written = False
-            for part in parts:
-                for batch in pq.ParquetFile(part).iter_batches(batch_size=100_000):
-                    text = _csv_bytes(batch.to_pandas(), write_csv)
-                    if header_written:
-                        text = text.split(b"\n", 1)[1] if b"\n" in text else b""
-                    out.write(text)
-                    header_written = True
-            if not header_written:  # nothing to write: still one header line
-                out.write(_csv_bytes(frame.limit(0).toPandas(), write_csv))
+            out.write(_csv_bytes(rows.limit(0).toPandas(), write_csv))  # the header line
+            for part in sorted(Path(staging).glob("part-*")):  # part-00000-…: the sorted ranges in order
+                with open(part, "rb") as block:
+                    shutil.copyfileobj(block, out, 1 << 20)
         os.replace(partial, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _csv_batches(write_csv):
+    """For ``mapInArrow``: each Arrow batch of rows as one text value, its rows as CSV lines
+    without the header (the text writer ends each value with the last line's line break)."""
+
+    def run(batches):
+        import pyarrow as pa
+
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            text = _csv_bytes(batch.to_pandas(), write_csv).split(b"\n", 1)[1]
+            yield pa.RecordBatch.from_arrays([pa.array([text[:-1].decode("utf-8")])], names=["csv"])
+
+    return run
 
 
 def _csv_bytes(pandas_frame, write_csv) -> bytes:
