@@ -214,6 +214,9 @@ def test_spark_detect_on_a_csv_read_in_blocks_gives_the_local_scores(spark, arti
     local = _read_scores(tmp_path / "local.csv")
     _assert_same(local, _read_scores(tmp_path / "spark.csv"))
     assert local[REASON].str.contains("burst|campaign|recipients within", regex=True).any()
+    # Byte for byte, the extra column's empty fields (anomaly_kind of normal mail) included.
+    assert (local["anomaly_kind"].isna()).any()
+    assert (tmp_path / "spark.csv").read_bytes() == (tmp_path / "local.csv").read_bytes()
 
 
 @pytest.mark.parametrize(

@@ -191,9 +191,15 @@ def read_spark_log(spark, source: str, *, columns: dict | None = None, preset: s
     for other in frames[1:]:
         frame = frame.unionByName(other, allowMissingColumns=True)
     extras = [c for c in frame.columns if c not in FIELDS and c not in ORDER_COLUMNS]
+
+    def extra(name: str):
+        # Spark reads an empty CSV field as null; the local loader keeps it as "" (and writes "").
+        column = F.col(quoted(name))
+        return F.coalesce(column, F.lit("")).alias(name) if kind == "csv" else column
+
     frame = frame.select(
         *[F.coalesce(F.col(quoted(c)).cast("string"), F.lit("")).alias(c) for c in FIELDS],
-        *[F.col(quoted(c)) for c in extras],
+        *[extra(c) for c in extras],
         *ORDER_COLUMNS,
     )
     return SparkLog(frame=frame, columns=found, extra_columns=extras, label=label, warnings=warnings)
