@@ -179,10 +179,11 @@ def test_spark_reads_a_csv_folder_and_parquet_as_one_log(spark, bursty_csv, arti
         (b'a,b\r\n1,"say ""hi"" now"\r\n', False),
         (b'a,b\n1,"x\ny"\n', True),  # a quoted line break
         (b'a,b\n1,"x\ry"\n', True),  # a bare CR inside quotes
-        (b'a,b\na"b,"x\ny"\n', True),  # a quote mid-field: parsers disagree on what follows
-        (b'a,b\n1,"never closed\n', True),
+        # Quotes mid-field keep every line's count even, yet a parser reads "x\ny" as one field.
+        (b'a,b,c\na"b,"x\ny",c"d\n', True),
+        (b'a,b\n1,"never closed', True),  # no line break after it: only the count at the end tells
     ],
-    ids=["plain", "doubled-quotes-crlf", "quoted-newline", "quoted-cr", "stray-quote", "unterminated"],
+    ids=["plain", "doubled-quotes-crlf", "quoted-newline", "quoted-cr", "stray-quotes", "unterminated"],
 )
 @pytest.mark.parametrize("scan_bytes", [2, 3, 1 << 20])
 def test_a_csv_is_split_for_spark_only_when_no_record_spans_lines(tmp_path, monkeypatch, content, whole, scan_bytes):
