@@ -423,14 +423,14 @@ def scores_csv(scores: pd.DataFrame, threshold: float | None = None) -> bytes:
     return to_csv_bytes(scores)
 
 
-def to_csv_bytes(frame: pd.DataFrame) -> bytes:
+def to_csv_bytes(frame: pd.DataFrame, *, header: bool = True) -> bytes:
     """UTF-8 CSV of ``frame`` (see :func:`write_csv`)."""
     buffer = io.BytesIO()
-    write_csv(frame, buffer)
+    write_csv(frame, buffer, header=header)
     return buffer.getvalue()
 
 
-def write_csv(frame: pd.DataFrame, destination, *, block_rows: int = CSV_BLOCK_ROWS) -> None:
+def write_csv(frame: pd.DataFrame, destination, *, block_rows: int = CSV_BLOCK_ROWS, header: bool = True) -> None:
     """Write ``frame`` as UTF-8 CSV to a path or binary file: every text cell quoted (a lone
     CR left bare would read as a line break elsewhere and shift every later column),
     formula leads escaped, booleans as 0/1, times as ISO 8601 UTC, floats to float32
@@ -438,7 +438,8 @@ def write_csv(frame: pd.DataFrame, destination, *, block_rows: int = CSV_BLOCK_R
 
     Arrow's writer (~20x pandas'), fed by a thread per core: columns are converted, and blocks
     of ``block_rows`` rows formatted, side by side (Arrow releases the GIL), then written in
-    order; a few blocks at a time are held, never the whole file."""
+    order; a few blocks at a time are held, never the whole file. ``header=False``: rows only
+    (the Spark engine writes one file from many such pieces)."""
     with ThreadPoolExecutor(CSV_THREADS) as pool:
         converted = list(pool.map(_csv_column, (frame[name] for name in frame.columns)))
         table = pa.table(dict(zip(frame.columns, converted, strict=True))) if len(frame.columns) else pa.table({})
@@ -446,7 +447,7 @@ def write_csv(frame: pd.DataFrame, destination, *, block_rows: int = CSV_BLOCK_R
 
         def block(start: int) -> bytes:
             sink = pa.BufferOutputStream()
-            options = pa_csv.WriteOptions(quoting_style="needed", include_header=start == 0)
+            options = pa_csv.WriteOptions(quoting_style="needed", include_header=header and start == 0)
             pa_csv.write_csv(table.slice(start, block_rows), sink, options)
             return sink.getvalue().to_pybytes()
 

@@ -125,6 +125,8 @@ def test_csv_written_in_blocks_is_one_file_with_one_header(scores, tmp_path):
     assert written.read_bytes() == whole
     read = pd.read_csv(written, keep_default_na=False, dtype=str)
     assert read["UUID"].tolist() == scores["UUID"].tolist()
+    # Rows only (the Spark engine's pieces): the same lines without the header.
+    assert to_csv_bytes(scores, header=False) == whole.split(b"\n", 1)[1]
 
 
 def test_csv_times_are_iso_utc_seconds_and_missing_times_empty():

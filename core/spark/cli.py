@@ -12,7 +12,7 @@ def detect(args, column_map, artifacts) -> int:
     from pyspark.sql import functions as F
 
     from core.artifacts import load_bundle
-    from core.scoring import ERROR, FLAGGED_COLUMNS, IS_ANOMALY, REASON, SCORED, UUID, write_csv
+    from core.scoring import ERROR, FLAGGED_COLUMNS, IS_ANOMALY, REASON, SCORED, UUID
     from core.spark.io import ORDER_COLUMNS, quoted, read_spark_log, write_ordered_csv
     from core.spark.scoring import check_some_scored, score_columns, score_spark_log, spark_threshold
     from core.spark.session import get_session
@@ -51,7 +51,7 @@ def detect(args, column_map, artifacts) -> int:
         columns = [quoted(c) for c in score_columns(result, log.extra_columns)]
         order = [F.col(c) for c in ORDER_COLUMNS]
         if str(args.out).lower().endswith(".csv"):
-            write_ordered_csv(result.select(*columns, *ORDER_COLUMNS), order, args.out, write_csv)
+            write_ordered_csv(result.select(*columns, *ORDER_COLUMNS), order, args.out)
         else:
             # Rows whose time can't be read get a named partition: a null one (Hive's default)
             # is one that pandas/pyarrow can't read back alongside the days.
@@ -70,7 +70,7 @@ def detect(args, column_map, artifacts) -> int:
         if args.flagged:
             by_error = [F.col(ERROR).desc(), *order]
             picked = flagged.select(*[quoted(c) for c in FLAGGED_COLUMNS], *ORDER_COLUMNS)
-            write_ordered_csv(picked, by_error, args.flagged, write_csv)
+            write_ordered_csv(picked, by_error, args.flagged)
         counts = result.agg(
             F.sum(F.col(IS_ANOMALY).cast("long")),
             F.sum(F.col(SCORED).cast("long")),
