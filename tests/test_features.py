@@ -441,3 +441,78 @@ def test_text_shape_counts_equal_pythons_regular_expressions():
     )
     pd.testing.assert_frame_equal(subject_shape(texts), expected)
     np.testing.assert_array_equal(digit_share(texts), texts.str.count(r"\d").to_numpy(float) / np.maximum(length, 1))
+
+
+# --------------------------------------------------------------------------- traffic
+
+
+def test_traffic_is_mail_per_hour_over_the_busy_span_whatever_the_stragglers():
+    from core.features.signals import traffic
+
+    start = pd.Timestamp("2026-11-02T08:00:00Z")
+    steady = pd.Series([start + pd.Timedelta(minutes=3 * i) for i in range(200)])  # 20 an hour for 10 hours
+    forged = pd.Series(pd.to_datetime(["1999-01-01", "1999-01-02", "2100-01-01", "2100-01-02", "2100-01-03"], utc=True))
+    assert traffic(steady) == pytest.approx(20, rel=0.02)
+    # Forged dates widen the log's range by a century; its busy span and traffic stay.
+    assert traffic(pd.concat([steady, forged])) == pytest.approx(20, rel=0.02)
+    assert traffic(steady.iloc[:3]) == 3  # a log shorter than an hour counts over an hour
+
+
+def _burst_rows(size: int) -> pd.DataFrame:
+    """``size`` mails from one new sender to two recipients each, a few seconds apart."""
+    return _frame(
+        [
+            ("bob@corp.com, carol@corp.com", "offers@bulk.example", "Deal", f"2026-11-03T09:00:{i:02d}Z")
+            for i in range(size)
+        ]
+    )
+
+
+def _with_traffic(pre: EmailFeatures, rows: pd.DataFrame, share: float) -> pd.DataFrame:
+    """``rows`` with their context, in a file 1 / ``share`` times as busy as the training log."""
+    rows = pre.add_context(rows)
+    rows["context:mail_per_hour"] = pre.mail_per_hour_ / share
+    return rows
+
+
+def test_a_busier_file_shows_the_model_its_bursts_at_the_training_logs_traffic():
+    # Training mail with bursts of its own (a newsletter run), so a burst's size shows in the model.
+    newsletter = _frame([("bob@corp.com", "news@corp.com", "Weekly", f"2026-11-02T13:00:{i:02d}Z") for i in range(40)])
+    pre = EmailFeatures().fit(pd.concat([HISTORY, newsletter], ignore_index=True))
+    columns = list(pre.feature_names_out_)
+    burst, fanout = columns.index("burst_5min"), columns.index("fanout_1h")
+    rows = _burst_rows(25)  # each mail: 24 others from its sender, 50 recipients within the hour
+    as_busy = pre.transform(_with_traffic(pre, rows, 1.0))
+    ten_times = pre.transform(_with_traffic(pre, rows, 0.1))
+    # At a tenth of the traffic the burst is 2 others (floor of 2.4), the fan-out the mail's own
+    # 2 recipients plus 4 of the other 48: what a 3-mail burst shows at the training traffic.
+    three = pre.transform(_with_traffic(pre, _burst_rows(3), 1.0))
+    np.testing.assert_array_equal(ten_times[:3, [burst, fanout]], three[:, [burst, fanout]])
+    assert (as_busy[:, burst] > ten_times[:, burst]).all()
+    # Every other column, and what the analyst reads, are the file's own counts.
+    np.testing.assert_array_equal(np.delete(as_busy, [burst, fanout], axis=1), np.delete(ten_times, [burst, fanout], 1))
+    described = pre.describe(_with_traffic(pre, rows, 0.1))
+    assert (described["burst_5min"] == 24).all() and (described["fanout_1h"] == 50).all()
+    assert pre.reasons("burst_5min", described.iloc[:1], rows.iloc[:1]).iloc[0].startswith("burst: 25 mails")
+    # A quieter file is not made busier, and a model saved before traffic was learned counts raw.
+    np.testing.assert_array_equal(pre.transform(_with_traffic(pre, rows, 10.0)), as_busy)
+    busier = _with_traffic(pre, rows, 0.1)
+    del pre.mail_per_hour_
+    np.testing.assert_array_equal(pre.transform(busier), as_busy)
+
+
+def test_the_training_log_is_counted_at_its_own_traffic(demo_log):
+    frame = demo_log.frame[demo_log.scorable].reset_index(drop=True)
+    pre = EmailFeatures()
+    X = pre.fit_transform(pre.add_context(frame))
+    assert pre.mail_per_hour_ == pytest.approx(signals_traffic(frame))
+    described = pre.describe(frame)
+    burst = list(pre.feature_names_out_).index("burst_5min")
+    assert described["burst_5min"].max() > 0  # the demo's spam runs
+    np.testing.assert_allclose(X[:, burst], pre.transform(frame)[:, burst])
+
+
+def signals_traffic(frame: pd.DataFrame) -> float:
+    from core.features.signals import traffic
+
+    return traffic(frame[TIME])

@@ -13,6 +13,9 @@ domains sent the same subject (campaign). Here the same numbers come from Spark 
    same rows fall inside the window as in the local engine's sorted search. A sender's rows
    meet in one task but stream through the window (Spark spills), they need not fit in memory.
 3. Campaigns are a group-by (distinct sender domains per new-thread subject) joined back.
+4. The file's traffic (mail per hour over its busy span, ``signals.traffic``) is counted per
+   minute, the two ranked minutes found by a running sum over the distinct minutes, and the
+   one value joined to every row: the same integers as locally, so the same number.
 
 Steps 2 and 3 both read the rows of step 1; a command keeps those cached while it runs
 (``with_context(frame, keep)``), so the input is parsed once.
@@ -36,12 +39,13 @@ SENDER_KEY, SENDER_DOMAIN, SUBJECT_KEY, NEW_THREAD, RECIPIENT_N = (
     "_new_thread",
     "_recipient_n",
 )
-BURST, FANOUT, CAMPAIGN = "_burst_5min", "_fanout_1h", "_subject_campaign"
+BURST, FANOUT, CAMPAIGN, MAIL_PER_HOUR = "_burst_5min", "_fanout_1h", "_subject_campaign", "_mail_per_hour"
 # The preprocessor's own names for the context columns (what ``add_context`` writes).
 CONTEXT_NAMES = {
     BURST: "context:burst_5min",
     FANOUT: "context:fanout_1h",
     CAMPAIGN: "context:subject_campaign",
+    MAIL_PER_HOUR: "context:mail_per_hour",
 }
 
 
@@ -129,7 +133,8 @@ def with_context(frame, keep: list | None = None):
     )
     scorable = F.col(SCORABLE)
     return (
-        prepared.withColumn(BURST, F.when(scorable, F.count(F.lit(1)).over(around(BURST_WINDOW)) - 1))
+        prepared.crossJoin(F.broadcast(_traffic(prepared)))
+        .withColumn(BURST, F.when(scorable, F.count(F.lit(1)).over(around(BURST_WINDOW)) - 1))
         .withColumn(FANOUT, F.when(scorable, F.sum(RECIPIENT_N).over(around(FANOUT_WINDOW))))
         .join(campaigns, on=SUBJECT_KEY, how="left")
         .withColumn(
@@ -138,4 +143,38 @@ def with_context(frame, keep: list | None = None):
         )
         .withColumn(BURST, F.col(BURST).cast("double"))
         .drop("_domains", SENDER_KEY, SENDER_DOMAIN, SUBJECT_KEY, NEW_THREAD, RECIPIENT_N)
+    )
+
+
+def _traffic(prepared):
+    """One row, one column ``MAIL_PER_HOUR``: the file's mail per hour as ``signals.traffic``
+    computes it, from the same integers (the minute of each readable time, the count, the
+    minutes at rank ``(n - 1) // TRAFFIC_TAIL`` from either end). Null for a file with no
+    readable time."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from core.features.signals import TRAFFIC_TAIL
+
+    minute = F.expr(f"({T} - pmod({T}, 60000000)) div 60000000")  # floor, before 1970 too
+    per_minute = prepared.where(F.col(SCORABLE)).groupBy(minute.alias("_minute")).count()
+    # One task over the distinct minutes (525,600 a year), not the rows.
+    running = per_minute.withColumn(
+        "_through", F.sum("count").over(Window.orderBy("_minute").rowsBetween(Window.unboundedPreceding, 0))
+    )
+    n = F.sum("count").over(Window.partitionBy())
+    tail = F.expr(f"(_n - 1) div {TRAFFIC_TAIL}")
+    ranked = running.withColumn("_n", n).withColumn("_tail", tail)
+    # The minute holding rank r (0-based) is the first whose running count exceeds r.
+    spans = ranked.agg(
+        F.first("_n").alias("_n"),
+        F.first("_tail").alias("_tail"),
+        F.min(F.when(F.col("_through") > F.col("_tail"), F.col("_minute"))).alias("_first"),
+        F.min(F.when(F.col("_through") > F.col("_n") - 1 - F.col("_tail"), F.col("_minute"))).alias("_last"),
+    )
+    # signals.mail_per_hour: (n - 2 * tail) * 60 / max(last - first, 60), integers until the division.
+    return spans.select(
+        ((F.col("_n") - 2 * F.col("_tail")) * 60 / F.greatest(F.col("_last") - F.col("_first"), F.lit(60))).alias(
+            MAIL_PER_HOUR
+        )
     )
