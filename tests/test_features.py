@@ -446,16 +446,21 @@ def test_text_shape_counts_equal_pythons_regular_expressions():
 # --------------------------------------------------------------------------- traffic
 
 
-def test_traffic_is_mail_per_hour_over_the_busy_span_whatever_the_stragglers():
+def test_traffic_is_the_mail_a_mails_day_holds_whatever_the_weekends_and_forged_dates():
     from core.features.signals import traffic
 
-    start = pd.Timestamp("2026-11-02T08:00:00Z")
-    steady = pd.Series([start + pd.Timedelta(minutes=3 * i) for i in range(200)])  # 20 an hour for 10 hours
-    forged = pd.Series(pd.to_datetime(["1999-01-01", "1999-01-02", "2100-01-01", "2100-01-02", "2100-01-03"], utc=True))
-    assert traffic(steady) == pytest.approx(20, rel=0.02)
-    # Forged dates widen the log's range by a century; its busy span and traffic stay.
-    assert traffic(pd.concat([steady, forged])) == pytest.approx(20, rel=0.02)
-    assert traffic(steady.iloc[:3]) == 3  # a log shorter than an hour counts over an hour
+    times = []
+    for day in pd.date_range("2026-11-02", periods=28, freq="D", tz="UTC"):  # four weeks from a Monday
+        per_day = 200 if day.weekday() < 5 else 10
+        times += [day + pd.Timedelta(hours=8) + pd.Timedelta(minutes=3 * i) for i in range(per_day)]
+    month = pd.Series(times)
+    forged = pd.Series(pd.to_datetime(["1999-01-01", "2100-01-01", "2100-01-02"], utc=True))
+    monday = month[month.dt.day == 2]
+    assert traffic(monday) == 200
+    # The month it belongs to, weekends and a century of forged dates included, is as busy.
+    assert traffic(pd.concat([month, forged])) == pytest.approx(200, rel=0.05)
+    # A tenth of the month's mail is a tenth as busy.
+    assert traffic(month.iloc[::10]) == pytest.approx(20, rel=0.05)
 
 
 def _burst_rows(size: int) -> pd.DataFrame:
@@ -471,7 +476,7 @@ def _burst_rows(size: int) -> pd.DataFrame:
 def _with_traffic(pre: EmailFeatures, rows: pd.DataFrame, share: float) -> pd.DataFrame:
     """``rows`` with their context, in a file 1 / ``share`` times as busy as the training log."""
     rows = pre.add_context(rows)
-    rows["context:mail_per_hour"] = pre.mail_per_hour_ / share
+    rows["context:mail_per_day"] = pre.mail_per_day_ / share
     return rows
 
 
@@ -497,7 +502,7 @@ def test_a_busier_file_shows_the_model_its_bursts_at_the_training_logs_traffic()
     # A quieter file is not made busier, and a model saved before traffic was learned counts raw.
     np.testing.assert_array_equal(pre.transform(_with_traffic(pre, rows, 10.0)), as_busy)
     busier = _with_traffic(pre, rows, 0.1)
-    del pre.mail_per_hour_
+    del pre.mail_per_day_
     np.testing.assert_array_equal(pre.transform(busier), as_busy)
 
 
@@ -505,7 +510,7 @@ def test_the_training_log_is_counted_at_its_own_traffic(demo_log):
     frame = demo_log.frame[demo_log.scorable].reset_index(drop=True)
     pre = EmailFeatures()
     X = pre.fit_transform(pre.add_context(frame))
-    assert pre.mail_per_hour_ == pytest.approx(signals_traffic(frame))
+    assert pre.mail_per_day_ == pytest.approx(signals_traffic(frame))
     described = pre.describe(frame)
     burst = list(pre.feature_names_out_).index("burst_5min")
     assert described["burst_5min"].max() > 0  # the demo's spam runs

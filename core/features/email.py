@@ -48,7 +48,7 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
     internal_domains_ : frozenset
     familiar_domains_ : numpy array of the frequent domains look-alikes are measured against
     n_train_ : int
-    mail_per_hour_ : float — the training log's traffic (``signals.traffic``); in a busier file
+    mail_per_day_ : float — the training log's traffic (``signals.traffic``); in a busier file
         bursts and fan-out are counted at this traffic (``Measures.at_training_traffic``)
     train_keys_ : numpy array — fingerprints of the training rows (see ``trained_on``)
     scaler_ : StandardScaler
@@ -120,7 +120,7 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         measures = Measures(self, parsed, np.full(parsed.n, float(self.leave_one_out)))
         # The training log's traffic: what its bursts and fan-out are counted at when a busier
         # file is scored (every row of a file carries the same value).
-        self.mail_per_hour_ = float(np.nanmax(measures.context["mail_per_hour"], initial=np.nan))
+        self.mail_per_day_ = float(np.nanmax(measures.context["mail_per_day"], initial=np.nan))
         model_inputs = self._model_inputs(*self._describe(measures))
         self.scaler_ = StandardScaler().fit(model_inputs)
         # A feature that never varied in training (no look-alike domain, no burst) must stand

@@ -191,10 +191,10 @@ class Measures:
 
     @functools.cached_property
     def traffic_share(self) -> np.ndarray:
-        """Per row, the training log's mail per hour over this file's, at most 1 (1 for the
-        training log itself, and for a model saved before traffic was learned)."""
-        trained = getattr(self.preprocessor, "mail_per_hour_", None)
-        here = self.context["mail_per_hour"]
+        """Per row, the training log's traffic over this file's (``signals.traffic``), at most 1
+        (1 for the training log itself, and for a model saved before traffic was learned)."""
+        trained = getattr(self.preprocessor, "mail_per_day_", None)
+        here = self.context["mail_per_day"]
         if trained is None or not trained > 0:
             return np.ones(self.n)
         with np.errstate(divide="ignore", invalid="ignore"):

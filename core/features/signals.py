@@ -4,9 +4,9 @@ fan-out, campaigns).
 
 Within-file behaviour is counted in fixed time windows over the file being processed, so it
 means the same on a month of training mail and on one day. ``add_context`` stores it in the
-``CONTEXT_COLUMNS`` before a file is split or chunked, with the file's traffic (mail per
-hour): a burst of 20 means less in a log 20 times as busy as the training log (a sample of a
-busy log is a quiet log), and the model counts bursts at the training log's traffic.
+``CONTEXT_COLUMNS`` before a file is split or chunked, with the file's traffic (``traffic``):
+a burst of 20 means less in a log 20 times as busy as the training log (a sample of a busy
+log is a quiet log), and the model counts bursts at the training log's traffic.
 """
 
 from __future__ import annotations
@@ -25,11 +25,9 @@ CONTEXT_COLUMNS = {
     "burst_5min": "context:burst_5min",
     "fanout_1h": "context:fanout_1h",
     "subject_campaign": "context:subject_campaign",
-    "mail_per_hour": "context:mail_per_hour",
+    "mail_per_day": "context:mail_per_day",
 }
-# A log's traffic is measured between its times at rank (n - 1) // TRAFFIC_TAIL from either
-# end: the busy span, without the 5% stragglers (forged dates, a quiet start) at each side.
-TRAFFIC_TAIL = 20
+DAY_MICROSECONDS = 86_400_000_000
 
 
 # --------------------------------------------------------------------------- the text of one field
@@ -151,28 +149,22 @@ def within_file_context(parsed: ParsedLog) -> dict[str, np.ndarray]:
         "burst_5min": burst - 1,
         "fanout_1h": fanout,
         "subject_campaign": campaign(parsed),
-        "mail_per_hour": np.full(parsed.n, traffic(parsed.times)),
+        "mail_per_day": np.full(parsed.n, traffic(parsed.times)),
     }
 
 
 def traffic(times: pd.Series) -> float:
-    """The log's mail per hour over its busy span (see ``TRAFFIC_TAIL``), to the minute."""
+    """The file's traffic as its mail feels it: how many mails a mail's (UTC) day holds,
+    averaged over the file's mails (sum of squared daily counts over their sum). Busy days
+    weigh as many times as they hold mail, so nights, weekends and a forged date's day of one
+    mail barely count: a weekday's log and the month it belongs to have about the same
+    traffic, and a sample of a log has that share of its traffic."""
     micros = times.dropna().astype("int64").to_numpy()
-    n = len(micros)
-    if n == 0:
+    if len(micros) == 0:
         return float("nan")
-    minutes = micros // 60_000_000
-    tail = (n - 1) // TRAFFIC_TAIL
-    first, last = np.partition(minutes, (tail, n - 1 - tail))[[tail, n - 1 - tail]]
-    return mail_per_hour(n, int(first), int(last))
-
-
-def mail_per_hour(n: int, first_minute: int, last_minute: int) -> float:
-    """Mail per hour of a log of ``n`` readable times whose busy span runs from the minute
-    ``first_minute`` to ``last_minute`` (at least an hour is assumed). Spark's engine
-    computes the same from the same integers (``core.spark.context``)."""
-    inside = n - 2 * ((n - 1) // TRAFFIC_TAIL)
-    return inside * 60 / max(last_minute - first_minute, 60)
+    per_day = np.unique(micros // DAY_MICROSECONDS, return_counts=True)[1].astype(np.int64)
+    # Python integers, divided once: Spark's engine divides the same two sums (core.spark.context).
+    return int((per_day**2).sum()) / int(per_day.sum())
 
 
 def campaign(parsed: ParsedLog) -> np.ndarray:

@@ -13,9 +13,9 @@ domains sent the same subject (campaign). Here the same numbers come from Spark 
    same rows fall inside the window as in the local engine's sorted search. A sender's rows
    meet in one task but stream through the window (Spark spills), they need not fit in memory.
 3. Campaigns are a group-by (distinct sender domains per new-thread subject) joined back.
-4. The file's traffic (mail per hour over its busy span, ``signals.traffic``) is counted per
-   minute, the two ranked minutes found by a running sum over the distinct minutes, and the
-   one value joined to every row: the same integers as locally, so the same number.
+4. The file's traffic (``signals.traffic``: mails per day as its mail feels it) is a count
+   per day reduced to one value and joined to every row: the same integers as locally, so
+   the same number.
 
 Steps 2 and 3 both read the rows of step 1; a command keeps those cached while it runs
 (``with_context(frame, keep)``), so the input is parsed once.
@@ -39,13 +39,13 @@ SENDER_KEY, SENDER_DOMAIN, SUBJECT_KEY, NEW_THREAD, RECIPIENT_N = (
     "_new_thread",
     "_recipient_n",
 )
-BURST, FANOUT, CAMPAIGN, MAIL_PER_HOUR = "_burst_5min", "_fanout_1h", "_subject_campaign", "_mail_per_hour"
+BURST, FANOUT, CAMPAIGN, MAIL_PER_DAY = "_burst_5min", "_fanout_1h", "_subject_campaign", "_mail_per_day"
 # The preprocessor's own names for the context columns (what ``add_context`` writes).
 CONTEXT_NAMES = {
     BURST: "context:burst_5min",
     FANOUT: "context:fanout_1h",
     CAMPAIGN: "context:subject_campaign",
-    MAIL_PER_HOUR: "context:mail_per_hour",
+    MAIL_PER_DAY: "context:mail_per_day",
 }
 
 
@@ -147,34 +147,15 @@ def with_context(frame, keep: list | None = None):
 
 
 def _traffic(prepared):
-    """One row, one column ``MAIL_PER_HOUR``: the file's mail per hour as ``signals.traffic``
-    computes it, from the same integers (the minute of each readable time, the count, the
-    minutes at rank ``(n - 1) // TRAFFIC_TAIL`` from either end). Null for a file with no
-    readable time."""
-    from pyspark.sql import Window
+    """One row, one column ``MAIL_PER_DAY``: the file's traffic as ``signals.traffic``
+    computes it, from the same integers (mails per UTC day; the sum of their squares over
+    their sum). Null for a file with no readable time."""
     from pyspark.sql import functions as F
 
-    from core.features.signals import TRAFFIC_TAIL
+    from core.features.signals import DAY_MICROSECONDS
 
-    minute = F.expr(f"({T} - pmod({T}, 60000000)) div 60000000")  # floor, before 1970 too
-    per_minute = prepared.where(F.col(SCORABLE)).groupBy(minute.alias("_minute")).count()
-    # One task over the distinct minutes (525,600 a year), not the rows.
-    running = per_minute.withColumn(
-        "_through", F.sum("count").over(Window.orderBy("_minute").rowsBetween(Window.unboundedPreceding, 0))
-    )
-    n = F.sum("count").over(Window.partitionBy())
-    tail = F.expr(f"(_n - 1) div {TRAFFIC_TAIL}")
-    ranked = running.withColumn("_n", n).withColumn("_tail", tail)
-    # The minute holding rank r (0-based) is the first whose running count exceeds r.
-    spans = ranked.agg(
-        F.first("_n").alias("_n"),
-        F.first("_tail").alias("_tail"),
-        F.min(F.when(F.col("_through") > F.col("_tail"), F.col("_minute"))).alias("_first"),
-        F.min(F.when(F.col("_through") > F.col("_n") - 1 - F.col("_tail"), F.col("_minute"))).alias("_last"),
-    )
-    # signals.mail_per_hour: (n - 2 * tail) * 60 / max(last - first, 60), integers until the division.
-    return spans.select(
-        ((F.col("_n") - 2 * F.col("_tail")) * 60 / F.greatest(F.col("_last") - F.col("_first"), F.lit(60))).alias(
-            MAIL_PER_HOUR
-        )
-    )
+    day = F.expr(f"({T} - pmod({T}, {DAY_MICROSECONDS})) div {DAY_MICROSECONDS}")  # floor, before 1970 too
+    per_day = prepared.where(F.col(SCORABLE)).groupBy(day.alias("_day")).count()
+    # Both sums are exact integers; the division is the same double division as Python's
+    # while they stay below 2**53 (a day of ~95 million mails).
+    return per_day.agg((F.sum(F.col("count") * F.col("count")) / F.sum("count")).alias(MAIL_PER_DAY))
