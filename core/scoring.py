@@ -50,9 +50,9 @@ SECOND_REASON_SHARE = 1 / 3
 _FORMULA_PATTERN = "^[=+\\-@\t\r]"
 # CSV writing: rows formatted per block, and threads formatting blocks side by side.
 CSV_BLOCK_ROWS = 100_000
+CSV_THREADS = min(4, os.cpu_count() or 1)
 # A log this many times as busy as the training mail gets a note (traffic_note).
 BUSIER_NOTE = 1.5
-CSV_THREADS = min(4, os.cpu_count() or 1)
 
 
 def field_column(prefix: str, field: str) -> str:

@@ -159,7 +159,7 @@ def traffic(times: pd.Series) -> float:
     weigh as many times as they hold mail, so nights, weekends and a forged date's day of one
     mail barely count: a weekday's log and the month it belongs to have about the same
     traffic, and a sample of a log has that share of its traffic."""
-    micros = times.dropna().astype("int64").to_numpy()
+    micros = times.dropna().to_numpy(dtype="datetime64[us]").view(np.int64)  # UTC, whatever the unit
     if len(micros) == 0:
         return float("nan")
     per_day = np.unique(micros // DAY_MICROSECONDS, return_counts=True)[1].astype(np.int64)

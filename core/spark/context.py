@@ -17,7 +17,7 @@ domains sent the same subject (campaign). Here the same numbers come from Spark 
    per day reduced to one value and joined to every row: the same integers as locally, so
    the same number.
 
-Steps 2 and 3 both read the rows of step 1; a command keeps those cached while it runs
+Steps 2–4 all read the rows of step 1; a command keeps those cached while it runs
 (``with_context(frame, keep)``), so the input is parsed once.
 
 Rows whose time can't be read take no part in any context, as locally.
