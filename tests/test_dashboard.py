@@ -758,6 +758,12 @@ def test_error_histogram_splits_at_threshold_and_draws_line():
     assert fig.layout.shapes[0].x0 == 0.5
 
 
+def test_error_histogram_of_a_few_rows_ticks_whole_rows():
+    edges = np.linspace(0, 5, 6)
+    assert charts.error_histogram(edges, [1, 2, 0, 1, 1], 4.0).layout.yaxis.dtick == 1
+    assert charts.error_histogram(edges, [10, 200, 0, 1, 1], 4.0).layout.yaxis.dtick is None  # Plotly's own
+
+
 def test_tsne_scatter_two_traces_with_escaped_hover():
     points = pd.DataFrame({"x": [0.0, 1.0, 2.0], "y": [0.0, 1.0, 0.5]})
     hover = pd.DataFrame(
