@@ -339,7 +339,6 @@ def cmd_detect(args) -> int:
         flagged_frame,
         resolve_threshold,
         score_log,
-        traffic_note,
         write_csv,
     )
 
@@ -361,8 +360,6 @@ def cmd_detect(args) -> int:
     with RowBar() as bar:
         scores = score_log(detector, log, progress=bar, monitor=monitor, n_jobs=args.jobs)
     print(monitor.report().summary() if monitor is not None else RETRAIN_TO_ENABLE)
-    if busier := traffic_note(detector, log):
-        print(f"note: {busier}")
     threshold = resolve_threshold(
         scores[ERROR].to_numpy(),
         fitted=detector.threshold_,

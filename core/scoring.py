@@ -51,8 +51,6 @@ _FORMULA_PATTERN = "^[=+\\-@\t\r]"
 # CSV writing: rows formatted per block, and threads formatting blocks side by side.
 CSV_BLOCK_ROWS = 100_000
 CSV_THREADS = min(4, os.cpu_count() or 1)
-# A log this many times as busy as the training mail gets a note (traffic_note).
-BUSIER_NOTE = 1.5
 
 
 def field_column(prefix: str, field: str) -> str:
@@ -234,23 +232,6 @@ def score_rows(detector, rows: pd.DataFrame, *, monitor=None, threshold: float |
     for field in (SENDER, RECIPIENT, SUBJECT):
         out[field_column(NEW_PREFIX, field)] = flags[field].to_numpy()
     return out
-
-
-def traffic_note(detector, log: EmailLog) -> str | None:
-    """A line for the analyst when ``log`` is clearly busier than the detector's training mail
-    (its bursts and fan-out are then counted at the training traffic, see
-    ``Measures.at_training_traffic``); None otherwise, and for a model without a learned traffic."""
-    from core.features.signals import traffic
-
-    trained = getattr(detector.preprocessor_, "mail_per_day_", None)
-    here = traffic(log.frame.loc[log.scorable, TIME])
-    if trained is None or not trained > 0 or not here >= BUSIER_NOTE * trained:
-        return None
-    return (
-        f"This log is {here / trained:.1f}× as busy as the training mail ({here:,.0f} against "
-        f"{trained:,.0f} mails a day): bursts and fan-out are judged at the training mail's pace, "
-        "the reasons quote this log's own counts."
-    )
 
 
 def unscored_reasons(raw_times: pd.Series) -> pd.Series:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.scoring import ThresholdView, traffic_note
+from core.scoring import ThresholdView
 from ui import auth, health, review, state, threshold
 from ui.common import curves_for, link, page_setup, view_for
 from ui.scored import Scored, choose_model_and_data, score_or_stop
@@ -18,8 +18,6 @@ st.title("Detect anomalies")
 choice, _ = choose_model_and_data([2, 3], picker_key=state.DETECT_MODEL_PICKER, dataset_key=state.DETECT_DATASET)
 scored = score_or_stop(choice)
 health.panel(scored)
-if busier := traffic_note(scored.detector, scored.log):
-    st.caption(busier)
 view = view_for(scored.key, scored.token, scored.scores)
 fitted = float(scored.detector.threshold_)
 hi = threshold.slider_max(view.sorted_errors, fitted)

@@ -7,7 +7,6 @@ process shows: ``--help``, exit codes and the one-line error on stderr.
 
 import io
 import json
-import re
 import subprocess
 import sys
 from contextlib import redirect_stderr, redirect_stdout
@@ -162,24 +161,6 @@ def test_detect_writes_scores_in_input_order(saved_root, demo_csv, tmp_path, cap
     flagged = pd.read_csv(tmp_path / "flagged.csv")
     assert set(flagged["UUID"]) == set(scores.loc[scores["is_anomaly"] == 1, "UUID"])
     assert err == ""  # stderr not a terminal: no scoring bar
-
-
-def test_detect_notes_a_log_busier_than_the_training_mail(cli_trained, tmp_path, capsys):
-    """A model trained on a day of 400 mails scores a day of 3,200 (eight organisations' mail):
-    the analyst is told bursts are judged at the training mail's pace; the training log itself
-    gets no note."""
-    work, *_ = cli_trained
-    busy = pd.concat([make_demo_log(400, seed=seed) for seed in range(3, 11)], ignore_index=True)
-    busy.to_csv(tmp_path / "busy.csv", index=False)
-    outputs = {}
-    for log in (tmp_path / "busy.csv", work / "small.csv"):
-        code, outputs[log.name], err = cli(
-            capsys, "detect", log, "--artifacts", work / "art", "--out", tmp_path / "s.csv"
-        )
-        assert code == 0, err
-    note = re.search(r"note: This log is ([\d.]+)× as busy as the training mail", outputs["busy.csv"])
-    assert note and float(note.group(1)) == 8.0, outputs["busy.csv"]
-    assert "as busy as" not in outputs["small.csv"]
 
 
 def test_detect_shows_a_scoring_bar_on_a_terminal(saved_root, demo_csv, tmp_path, monkeypatch):

@@ -110,13 +110,6 @@ def _sender_name_elsewhere(log: Measures) -> np.ndarray:
     return (log.has_name & (elsewhere > 0)).astype(float)
 
 
-def _fanout_at_training_traffic(log: Measures) -> np.ndarray:
-    """Fan-out as the model sees it: the row's own recipients, then the sender's other
-    recipients within the hour at the training log's traffic."""
-    own = log.parsed.recipient_n
-    return own + log.at_training_traffic(log.context["fanout_1h"] - own)
-
-
 def _cold_contact(log: Measures) -> np.ndarray:
     """Unsolicited first contact: a stranger opening a new thread (a stranger answering a
     thread is how newcomers join a discussion)."""
@@ -285,7 +278,6 @@ EMAIL_FEATURES: tuple[Feature, ...] = (
         COUNT,
         compute=lambda log: log.context["fanout_1h"],
         reason=lambda rows: "sender reached " + rows.count + " recipients within an hour",
-        model_value=_fanout_at_training_traffic,
     ),
     Feature(
         "subject_length",
@@ -381,7 +373,6 @@ EMAIL_FEATURES: tuple[Feature, ...] = (
         COUNT,
         compute=lambda log: log.context["burst_5min"],
         reason=lambda rows: "burst: " + whole(rows.value + 1) + " mails from this sender within 5 min",
-        model_value=lambda log: log.at_training_traffic(log.context["burst_5min"]),
     ),
     Feature(
         "subject_word_max_rarity",

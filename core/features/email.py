@@ -48,8 +48,6 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
     internal_domains_ : frozenset
     familiar_domains_ : numpy array of the frequent domains look-alikes are measured against
     n_train_ : int
-    mail_per_day_ : float — the training log's traffic (``signals.traffic``); in a busier file
-        bursts and fan-out are counted at this traffic (``Measures.at_training_traffic``)
     train_keys_ : numpy array — fingerprints of the training rows (see ``trained_on``)
     scaler_ : StandardScaler
     feature_names_out_, feature_fields_, feature_sources_, feature_kinds_ : per model column,
@@ -117,11 +115,8 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         self.feature_sources_ = tuple(feature.name for _, feature in columns)
         self.feature_kinds_ = tuple(feature.kind for _, feature in columns)
 
-        measures = Measures(self, parsed, np.full(parsed.n, float(self.leave_one_out)))
-        # The training log's traffic: what its bursts and fan-out are counted at when a busier
-        # file is scored (every row of a file carries the same value).
-        self.mail_per_day_ = float(np.nanmax(measures.context["mail_per_day"], initial=np.nan))
-        model_inputs = self._model_inputs(*self._describe(measures))
+        described = self._describe(parsed, own=np.full(parsed.n, float(self.leave_one_out)))
+        model_inputs = self._model_inputs(described)
         self.scaler_ = StandardScaler().fit(model_inputs)
         # A feature that never varied in training (no look-alike domain, no burst) must stand
         # out when it finally does: any change from the constant maps to the clip limit,
@@ -156,21 +151,19 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
     # -- transforming ---------------------------------------------------------------------
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
-        return self.transform_and_describe(X)[0]
+        check_is_fitted(self, "scaler_")
+        return self._scale(self._model_inputs(self.describe(X)))
 
     def describe(self, X: pd.DataFrame) -> pd.DataFrame:
         """Readable per-row values behind each feature (counts, shares, hour), as scored."""
         check_is_fitted(self, "scaler_")
-        return self._describe(self._measures(X))[0]
+        return self._describe(ParsedLog(X), own=self.trained_on(X).astype(float))
 
     def transform_and_describe(self, X: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
         """``transform(X)`` and ``describe(X)`` from one pass over the rows (what scoring needs)."""
         check_is_fitted(self, "scaler_")
-        described, model_values = self._describe(self._measures(X))
-        return self._scale(self._model_inputs(described, model_values)), described
-
-    def _measures(self, X: pd.DataFrame) -> Measures:
-        return Measures(self, ParsedLog(X), self.trained_on(X).astype(float))
+        described = self.describe(X)
+        return self._scale(self._model_inputs(described)), described
 
     def trained_on(self, X: pd.DataFrame) -> np.ndarray:
         """True for rows that were part of the training data.
@@ -211,23 +204,17 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "scaler_")
         return np.array(self.feature_names_out_, dtype=object)
 
-    def _describe(self, measures: Measures) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-        """Every feature's readable value, and the model's own value of the features that
-        declare one (``Feature.model_value``), clipped at 0."""
+    def _describe(self, parsed: ParsedLog, *, own: np.ndarray) -> pd.DataFrame:
+        """Every feature's readable value; ``own`` (per row, 0 or 1) is taken out of that row's counts."""
+        measures = Measures(self, parsed, own)
         described = pd.DataFrame({feature.name: feature.compute(measures) for feature in EMAIL_FEATURES})
-        model_values = {
-            feature.name: np.maximum(feature.model_value(measures), 0)
-            for feature in EMAIL_FEATURES
-            if feature.model_value is not None
-        }
-        return described.clip(lower=0), model_values
+        return described.clip(lower=0)
 
-    def _model_inputs(self, described: pd.DataFrame, model_values: dict[str, np.ndarray]) -> np.ndarray:
+    def _model_inputs(self, described: pd.DataFrame) -> np.ndarray:
         """The model columns, in the order this preprocessor was fitted with (a saved model's
         own order, whatever the catalog's today)."""
         kinds = dict(zip(self.feature_sources_, self.feature_kinds_, strict=True))
-        values = {name: model_values.get(name, described[name].to_numpy(float)) for name in kinds}
-        columns = [column for name, kind in kinds.items() for column in encode(kind, values[name])]
+        columns = [column for name, kind in kinds.items() for column in encode(kind, described[name].to_numpy(float))]
         # Stacked column by column as pandas lays out a frame, so the fitted scaling is the same to the last bit.
         return np.stack(columns).T if columns else np.zeros((len(described), 0))
 

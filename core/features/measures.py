@@ -188,21 +188,3 @@ class Measures:
     def context(self) -> dict[str, np.ndarray]:
         """Bursts, fan-out and campaigns within the file (``signals.within_file_context``)."""
         return within_file_context(self.parsed)
-
-    @functools.cached_property
-    def traffic_share(self) -> np.ndarray:
-        """Per row, the training log's traffic over this file's (``signals.traffic``), at most 1
-        (1 for the training log itself, and for a model saved before traffic was learned)."""
-        trained = getattr(self.preprocessor, "mail_per_day_", None)
-        here = self.context["mail_per_day"]
-        if trained is None or not trained > 0:
-            return np.ones(self.n)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(here > trained, trained / here, 1.0)
-
-    def at_training_traffic(self, others: np.ndarray) -> np.ndarray:
-        """A count of other mail within a time window, as a file as busy as the training log
-        would show it: each mail kept with the traffic share, in whole mails. A sample of a
-        busy log is a quiet log: counted raw, a burst the training log was too quiet to show
-        would look new in any busier file."""
-        return np.floor(others * self.traffic_share)

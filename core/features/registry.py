@@ -70,9 +70,6 @@ class Feature:
         negative values are clipped to 0 afterwards.
     reason
         ``ReasonText -> Series of str``: why a row whose top feature this is stands out.
-    model_value
-        ``Measures -> array`` or None: what the model sees when it differs from the readable
-        value (a burst counted at the training log's traffic); None: the readable value.
     """
 
     name: str
@@ -80,7 +77,6 @@ class Feature:
     kind: str
     compute: Callable[[Measures], np.ndarray]
     reason: Callable[[ReasonText], pd.Series]
-    model_value: Callable[[Measures], np.ndarray] | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:

@@ -4,9 +4,7 @@ fan-out, campaigns).
 
 Within-file behaviour is counted in fixed time windows over the file being processed, so it
 means the same on a month of training mail and on one day. ``add_context`` stores it in the
-``CONTEXT_COLUMNS`` before a file is split or chunked, with the file's traffic (``traffic``):
-a burst of 20 means less in a log 20 times as busy as the training log (a sample of a busy
-log is a quiet log), and the model counts bursts at the training log's traffic.
+``CONTEXT_COLUMNS`` before a file is split or chunked.
 """
 
 from __future__ import annotations
@@ -25,9 +23,7 @@ CONTEXT_COLUMNS = {
     "burst_5min": "context:burst_5min",
     "fanout_1h": "context:fanout_1h",
     "subject_campaign": "context:subject_campaign",
-    "mail_per_day": "context:mail_per_day",
 }
-DAY_MICROSECONDS = 86_400_000_000
 
 
 # --------------------------------------------------------------------------- the text of one field
@@ -145,26 +141,7 @@ def within_file_context(parsed: ParsedLog) -> dict[str, np.ndarray]:
     burst, fanout = window_sums(
         parsed.sender, parsed.times, [(np.ones(parsed.n), BURST_WINDOW), (parsed.recipient_n, FANOUT_WINDOW)]
     )
-    return {
-        "burst_5min": burst - 1,
-        "fanout_1h": fanout,
-        "subject_campaign": campaign(parsed),
-        "mail_per_day": np.full(parsed.n, traffic(parsed.times)),
-    }
-
-
-def traffic(times: pd.Series) -> float:
-    """The file's traffic as its mail feels it: how many mails a mail's (UTC) day holds,
-    averaged over the file's mails (sum of squared daily counts over their sum). Busy days
-    weigh as many times as they hold mail, so nights, weekends and a forged date's day of one
-    mail barely count: a weekday's log and the month it belongs to have about the same
-    traffic, and a sample of a log has that share of its traffic."""
-    micros = times.dropna().to_numpy(dtype="datetime64[us]").view(np.int64)  # UTC, whatever the unit
-    if len(micros) == 0:
-        return float("nan")
-    per_day = np.unique(micros // DAY_MICROSECONDS, return_counts=True)[1].astype(np.int64)
-    # Python integers, divided once: Spark's engine divides the same two sums (core.spark.context).
-    return int((per_day**2).sum()) / int(per_day.sum())
+    return {"burst_5min": burst - 1, "fanout_1h": fanout, "subject_campaign": campaign(parsed)}
 
 
 def campaign(parsed: ParsedLog) -> np.ndarray:

@@ -13,11 +13,8 @@ domains sent the same subject (campaign). Here the same numbers come from Spark 
    same rows fall inside the window as in the local engine's sorted search. A sender's rows
    meet in one task but stream through the window (Spark spills), they need not fit in memory.
 3. Campaigns are a group-by (distinct sender domains per new-thread subject) joined back.
-4. The file's traffic (``signals.traffic``: mails per day as its mail feels it) is a count
-   per day reduced to one value and joined to every row: the same integers as locally, so
-   the same number.
 
-Steps 2–4 all read the rows of step 1; a command keeps those cached while it runs
+Steps 2 and 3 both read the rows of step 1; a command keeps those cached while it runs
 (``with_context(frame, keep)``), so the input is parsed once.
 
 Rows whose time can't be read take no part in any context, as locally.
@@ -39,13 +36,12 @@ SENDER_KEY, SENDER_DOMAIN, SUBJECT_KEY, NEW_THREAD, RECIPIENT_N = (
     "_new_thread",
     "_recipient_n",
 )
-BURST, FANOUT, CAMPAIGN, MAIL_PER_DAY = "_burst_5min", "_fanout_1h", "_subject_campaign", "_mail_per_day"
+BURST, FANOUT, CAMPAIGN = "_burst_5min", "_fanout_1h", "_subject_campaign"
 # The preprocessor's own names for the context columns (what ``add_context`` writes).
 CONTEXT_NAMES = {
     BURST: "context:burst_5min",
     FANOUT: "context:fanout_1h",
     CAMPAIGN: "context:subject_campaign",
-    MAIL_PER_DAY: "context:mail_per_day",
 }
 
 
@@ -133,8 +129,7 @@ def with_context(frame, keep: list | None = None):
     )
     scorable = F.col(SCORABLE)
     return (
-        prepared.crossJoin(F.broadcast(_traffic(prepared)))
-        .withColumn(BURST, F.when(scorable, F.count(F.lit(1)).over(around(BURST_WINDOW)) - 1))
+        prepared.withColumn(BURST, F.when(scorable, F.count(F.lit(1)).over(around(BURST_WINDOW)) - 1))
         .withColumn(FANOUT, F.when(scorable, F.sum(RECIPIENT_N).over(around(FANOUT_WINDOW))))
         .join(campaigns, on=SUBJECT_KEY, how="left")
         .withColumn(
@@ -144,18 +139,3 @@ def with_context(frame, keep: list | None = None):
         .withColumn(BURST, F.col(BURST).cast("double"))
         .drop("_domains", SENDER_KEY, SENDER_DOMAIN, SUBJECT_KEY, NEW_THREAD, RECIPIENT_N)
     )
-
-
-def _traffic(prepared):
-    """One row, one column ``MAIL_PER_DAY``: the file's traffic as ``signals.traffic``
-    computes it, from the same integers (mails per UTC day; the sum of their squares over
-    their sum). Null for a file with no readable time."""
-    from pyspark.sql import functions as F
-
-    from core.features.signals import DAY_MICROSECONDS
-
-    day = F.expr(f"({T} - pmod({T}, {DAY_MICROSECONDS})) div {DAY_MICROSECONDS}")  # floor, before 1970 too
-    per_day = prepared.where(F.col(SCORABLE)).groupBy(day.alias("_day")).count()
-    # Both sums are exact integers; the division is the same double division as Python's
-    # while they stay below 2**53 (a day of ~95 million mails).
-    return per_day.agg((F.sum(F.col("count") * F.col("count")) / F.sum("count")).alias(MAIL_PER_DAY))
