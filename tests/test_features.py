@@ -441,3 +441,25 @@ def test_text_shape_counts_equal_pythons_regular_expressions():
     )
     pd.testing.assert_frame_equal(subject_shape(texts), expected)
     np.testing.assert_array_equal(digit_share(texts), texts.str.count(r"\d").to_numpy(float) / np.maximum(length, 1))
+
+
+def test_a_burst_a_quiet_training_log_never_showed_is_graded_by_its_size():
+    """HISTORY never shows two mails from one sender within five minutes, nor more than one
+    recipient an hour: a burst of 2 is unusual, one of 26 far more so; neither is sent to the
+    clip limit the way a never-seen flag is."""
+    pre = EmailFeatures().fit(HISTORY)
+    columns = list(pre.feature_names_out_)
+    burst, fanout = columns.index("burst_5min"), columns.index("fanout_1h")
+    assert pre.scaler_.var_[burst] == 0 and pre.scaler_.var_[fanout] == 0
+
+    def run(size):
+        return pre.transform(
+            _frame([("bob@corp.com", "alice@corp.com", "Budget", f"2026-11-03T09:00:{i:02d}Z") for i in range(size)])
+        )
+
+    small, large = run(2)[0], run(26)[0]
+    assert 0 < small[burst] < large[burst] < pre.clip
+    assert 0 < small[fanout] < large[fanout] < pre.clip
+    # A never-seen flag still goes straight to the limit.
+    lookalike = columns.index("sender_domain_lookalike")
+    assert pre.scaler_.var_[lookalike] == 0 and pre.scaler_.scale_[lookalike] == 1 / pre.clip

@@ -278,6 +278,7 @@ EMAIL_FEATURES: tuple[Feature, ...] = (
         COUNT,
         compute=lambda log: log.context["fanout_1h"],
         reason=lambda rows: "sender reached " + rows.count + " recipients within an hour",
+        grows_with_traffic=True,
     ),
     Feature(
         "subject_length",
@@ -373,6 +374,7 @@ EMAIL_FEATURES: tuple[Feature, ...] = (
         COUNT,
         compute=lambda log: log.context["burst_5min"],
         reason=lambda rows: "burst: " + whole(rows.value + 1) + " mails from this sender within 5 min",
+        grows_with_traffic=True,
     ),
     Feature(
         "subject_word_max_rarity",

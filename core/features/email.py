@@ -118,14 +118,18 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         described = self._describe(parsed, own=np.full(parsed.n, float(self.leave_one_out)))
         model_inputs = self._model_inputs(described)
         self.scaler_ = StandardScaler().fit(model_inputs)
-        # A feature that never varied in training (no look-alike domain, no burst) must stand
-        # out when it finally does: any change from the constant maps to the clip limit,
-        # instead of sklearn's zero-variance rule (scale 1) that would hide it among the rest.
-        # A feature that varied only a little is scaled by at least its kind's smallest
-        # meaningful change, so a burst of 50 mails and one of 5 don't both hit the clip limit.
+        # A feature that never varied in training (no look-alike domain) must stand out when
+        # it finally does: any change from the constant maps to the clip limit, instead of
+        # sklearn's zero-variance rule (scale 1) that would hide it among the rest. A feature
+        # that varied only a little is scaled by at least its kind's smallest meaningful
+        # change, so a burst of 50 mails and one of 5 don't both hit the clip limit. So is a
+        # count that grows with traffic and never varied: a 100-row log that never saw two
+        # mails from one sender within five minutes finds such a pair unusual, not alarming.
         floors = np.array([SCALE_FLOOR[kind] for kind in self.feature_kinds_])
+        graded = np.array([EMAIL_FEATURES_BY_NAME[name].grows_with_traffic for name in self.feature_sources_])
         varied = self.scaler_.var_ > 1e-12
-        self.scaler_.scale_ = np.where(varied, np.maximum(self.scaler_.scale_, floors), 1.0 / self.clip)
+        never_varied_scale = np.where(graded, floors, 1.0 / self.clip)
+        self.scaler_.scale_ = np.where(varied, np.maximum(self.scaler_.scale_, floors), never_varied_scale)
         return self._scale(model_inputs)
 
     def _set_counts(self, tables: CountTables) -> None:

@@ -70,6 +70,11 @@ class Feature:
         negative values are clipped to 0 afterwards.
     reason
         ``ReasonText -> Series of str``: why a row whose top feature this is stands out.
+    grows_with_traffic
+        True for a count of the sender's own mail within a time window (bursts, fan-out):
+        everyday mail in a busy log, possibly never seen in a quiet one. If it never varied
+        in training, a change is measured in its kind's smallest meaningful unit
+        (``SCALE_FLOOR``), not sent to the clip limit as a never-seen flag is.
     """
 
     name: str
@@ -77,6 +82,7 @@ class Feature:
     kind: str
     compute: Callable[[Measures], np.ndarray]
     reason: Callable[[ReasonText], pd.Series]
+    grows_with_traffic: bool = False
 
     def __post_init__(self):
         if self.kind not in KINDS:
