@@ -126,7 +126,25 @@ def test_verdict_text_escapes_addresses_in_the_reasons(shifted_report):
     report = dataclasses.replace(shifted_report, reasons=["new bulk sender *promo_1*@x.example: 40% of mail"])
     text = verdict_text(report)
     assert text.startswith("**Model health: retrain advised**")
-    assert markdown_text("*promo_1*@x.example") in text and "*promo_1*@" not in text
+    assert "of mail flagged at the model's threshold (5.0% expected)" in text  # not the slider's
+    # The address is inline code: literal, and never a mailto: link (markdown links an address
+    # even with its every character escaped; a browser showed five links before this change).
+    assert "new bulk sender `*promo_1*@x.example`\\: 40% of mail" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("new bulk sender, a_b@x.com, sends", r"new bulk sender, `a_b@x.com`, sends"),
+        ("see http://evil.example/x?a=1. now", r"see `http://evil.example/x?a=1`\. now"),
+        ("www.evil.example is *odd*", r"`www.evil.example` is \*odd\*"),
+        ("tick`s@x.com costs $5", r"``tick`s@x.com`` costs \$5"),
+        ("`s@x.com", r"`` `s@x.com ``"),
+        ("no address here: #1 [x](y)", r"no address here\: \#1 \[x\]\(y\)"),
+    ],
+)
+def test_markdown_text_sets_addresses_and_urls_as_code(text, expected):
+    assert markdown_text(text) == expected
 
 
 # --------------------------------------------------------------------------- pages

@@ -46,9 +46,28 @@ def duration_text(seconds: float | None) -> str:
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~$@:])")
+# What GitHub-flavoured markdown turns into a link even with every character escaped (it links
+# addresses and URLs in the text after escapes are read): an address, a URL, a www. name.
+_LINKABLE = re.compile(r"[^\s,;]*(?:@|://|www\.)[^\s,;]*")
+_TRAILING = ".:!?)]'\""
 
 
 def markdown_text(text: str) -> str:
     """Text from the log (addresses, subjects) made literal inside ``st.markdown`` / ``st.success``:
-    every markdown, LaTeX (``$``) and autolink character escaped."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+    every markdown and LaTeX (``$``) character escaped, and addresses and URLs set as code, which
+    markdown never turns into a link (a sender's address must not become a ``mailto:`` link)."""
+    text, parts, done = str(text), [], 0
+    for found in _LINKABLE.finditer(text):
+        linkable = found.group().rstrip(_TRAILING)
+        if not linkable:
+            continue
+        parts += [_MARKDOWN_SPECIAL.sub(r"\\\1", text[done : found.start()]), _code_span(linkable)]
+        done = found.start() + len(linkable)
+    return "".join([*parts, _MARKDOWN_SPECIAL.sub(r"\\\1", text[done:])])
+
+
+def _code_span(text: str) -> str:
+    """``text`` as inline code: fenced by one backtick more than its longest run of them."""
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"

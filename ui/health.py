@@ -32,7 +32,9 @@ def verdict_text(report: HealthReport) -> str:
     """The verdict as markdown: the label and its numbers, then the reasons as a list."""
     head = (
         f"**Model health: {report.label}** — {report.drift_share:.0%} of features drifted, "
-        f"{report.flagged_share:.1%} of mail flagged ({report.expected_flagged_share:.1%} expected)."
+        # The monitor counts at the model's threshold, whatever the slider shows above it.
+        f"{report.flagged_share:.1%} of mail flagged at the model's threshold "
+        f"({report.expected_flagged_share:.1%} expected)."
     )
     lines = [head, *(f"- {markdown_text(reason)}" for reason in report.reasons)]
     lines += [f"\n*{markdown_text(note)}*" for note in report.notes]
