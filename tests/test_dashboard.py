@@ -745,6 +745,14 @@ def test_loss_curve_has_train_and_validation():
     assert [t.name for t in fig.data] == ["training", "validation"]
     assert list(fig.data[0].x) == [1, 2, 3]
     assert fig.layout.xaxis.range[1] == pytest.approx(10.5)
+    assert fig.layout.yaxis.range is None  # the curves set the loss axis
+
+
+def test_loss_curve_before_the_first_epoch_says_it_is_waiting():
+    fig = charts.loss_curve({}, epochs=50)
+    assert not fig.data
+    assert list(fig.layout.yaxis.range) == [0, 1]  # a loss is never negative
+    assert fig.layout.annotations[0].text == "waiting for the first epoch"
 
 
 def test_error_histogram_splits_at_threshold_and_draws_line():

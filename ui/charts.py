@@ -64,6 +64,10 @@ def loss_curve(history: dict, title: str = "Training loss", epochs: int | None =
         title="epoch", range=[0.5, n + 0.5], tickformat="d", dtick=max(1, round(n / 10)) if n <= 200 else None
     )
     fig.update_yaxes(title="loss (MSE)")
+    if not loss and not val:  # before the first epoch: an empty loss axis, not Plotly's -1 to 4
+        fig.update_yaxes(range=[0, 1])
+        waiting = dict(text="waiting for the first epoch", x=0.5, y=0.5, xref="paper", yref="paper")
+        fig.add_annotation(**waiting, showarrow=False)
     return fig
 
 
