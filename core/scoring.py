@@ -289,7 +289,7 @@ def explain(
                 {c: described[c].to_numpy()[picked] for c in (source, *(c for c in context if c != source))},
                 index=index,
             )
-            out[picked] = preprocessor.reasons(source, values, message.iloc[picked]).to_numpy()
+            out[picked] = preprocessor.reasons(source, values, message, picked).to_numpy()
         return out
 
     reasons = phrase(first_source, np.ones(len(frame), bool))

@@ -463,3 +463,41 @@ def test_a_burst_a_quiet_training_log_never_showed_is_graded_by_its_size():
     # A never-seen flag still goes straight to the limit.
     lookalike = columns.index("sender_domain_lookalike")
     assert pre.scaler_.var_[lookalike] == 0 and pre.scaler_.scale_[lookalike] == 1 / pre.clip
+
+
+def test_pair_lookups_give_the_learned_string_tables_counts():
+    """Scoring looks pairs up by integer codes; the counts must be the string table's, also for
+    a sender whose text holds the key separator and for hours (integers in, text in the table)."""
+    from core.features.counting import PAIR_SEPARATOR, PairLookup, pair_counts, pair_table
+
+    left = pd.Series(["<>a\x1fb", "alice@corp.com", "alice@corp.com", "<>a", "bob@x.com", "", "日本@x.jp"])
+    right = pd.Series(["c@d.com", "bob@corp.com", "carol@corp.com", "b\x1fc@d.com"[2:], "bob@corp.com", "", "z@y.jp"])
+    table = pair_table(left, right)
+    assert (left[0] + PAIR_SEPARATOR + right[0]) in table.index
+    scored_left = pd.Series(
+        ["<>a\x1fb", "<>a", "alice@corp.com", "alice@corp.com", "new@x.com", "", "日本@x.jp", "bob@x.com"]
+    )
+    scored_right = pd.Series(["c@d.com", "c@d.com", "bob@corp.com", "dave@corp.com", "bob@corp.com", "", "z@y.jp", "x"])
+    expected = [table.get(f"{a}{PAIR_SEPARATOR}{b}", 0) for a, b in zip(scored_left, scored_right, strict=True)]
+    np.testing.assert_array_equal(pair_counts(scored_left, scored_right, table), expected)
+    assert list(expected) == [1, 1, 1, 0, 0, 1, 1, 0]
+
+    hours = pair_table(left, np.array([9, 9, 10, 23, 0, 9, 9]))
+    lookup = PairLookup(hours)
+    np.testing.assert_array_equal(lookup.counts_of(pd.Series(["alice@corp.com"] * 3), np.array([9, 10, 11])), [1, 1, 0])
+    empty = PairLookup(pair_table(left.iloc[:0], right.iloc[:0]))
+    np.testing.assert_array_equal(empty.counts_of(left, right), np.zeros(len(left)))
+
+
+def test_pair_lookups_are_never_saved_with_the_preprocessor(demo_log):
+    """Pair lookups are built on first use in each process (fitting, scoring) and kept there,
+    never pickled into a bundle: a saved preprocessor is its learned tables and nothing else."""
+    frame = demo_log.frame[demo_log.scorable]
+    half = len(frame) // 2
+    pre = EmailFeatures().fit(frame.iloc[:half])
+    expected = pre.transform(frame.iloc[half:])
+    assert pre.__dict__.get("_pair_lookups")
+    saved = pickle.dumps(pre)
+    assert b"_pair_lookups" not in saved and b"PairLookup" not in saved
+    assert pre.__dict__.get("_pair_lookups")  # still kept for the next chunk
+    np.testing.assert_array_equal(pickle.loads(saved).transform(frame.iloc[half:]), expected)

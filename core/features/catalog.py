@@ -40,7 +40,7 @@ def _external_share(log: Measures) -> np.ndarray:
 
 def _sender_to_domain_count(log: Measures) -> np.ndarray:
     """How often this sender wrote to the least familiar of the row's recipient domains."""
-    learned = pair_counts(log.sender_per_recipient, log.recipients.domain, log.counts["sender_to_domain"])
+    learned = pair_counts(log.sender_per_recipient, log.recipients.domain, log.pair_lookup("sender_to_domain"))
     return log.per_row(learned - log.own_per_recipient, "min")
 
 
@@ -51,7 +51,7 @@ def _recipient_domain_count(log: Measures) -> np.ndarray:
 
 def _domain_to_domain_count(log: Measures) -> np.ndarray:
     sender_domain = log.parsed.sender_domain_factors.take(log.recipients.row)
-    learned = pair_counts(sender_domain, log.recipients.domain, log.counts["domain_to_domain"])
+    learned = pair_counts(sender_domain, log.recipients.domain, log.pair_lookup("domain_to_domain"))
     return log.per_row(learned - log.own_per_recipient, "min")
 
 
@@ -59,9 +59,8 @@ def _sender_hour_share(log: Measures) -> np.ndarray:
     """The sender's usual hours: share of its training mail within an hour of this one (a
     one-hour bin would call 10:05 unusual for someone who writes at 9:55). An unseen sender
     has no usual hours: the share of all training mail in those hours stands in."""
-    in_those_hours = (
-        log.near_hour(lambda hours: pair_counts(log.parsed.sender_factors, hours, log.counts["sender_hour"])) - log.own
-    )
+    sender_hour = log.pair_lookup("sender_hour")
+    in_those_hours = log.near_hour(lambda hours: pair_counts(log.parsed.sender_factors, hours, sender_hour)) - log.own
     share = in_those_hours / np.maximum(log.sender_count, 1)
     return np.where(log.sender_count > 0, share, log.near_hour(lambda hours: log.training_hour_share[hours]))
 

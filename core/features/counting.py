@@ -49,11 +49,40 @@ def pair_table(left, right, rows: np.ndarray | None = None) -> pd.Series:
     return pd.Series(counts, index=keys)[counts > 0]
 
 
-def pair_counts(left, right, table: pd.Series) -> np.ndarray:
+class PairLookup:
+    """A learned pair table (``pair_table``) for lookups: each half's distinct values indexed
+    once, the pairs as integer keys, so scoring looks up a pair by two integers instead of
+    building and hashing ``left + PAIR_SEPARATOR + right`` for every distinct pair of a chunk.
+
+    The right halves (addresses, domains, hours, display names) never hold the separator, so
+    a key splits at its last one into exactly the pair it was built from.
+    """
+
+    def __init__(self, table: pd.Series):
+        halves = pd.Series(table.index, dtype="str").str.rpartition(PAIR_SEPARATOR).reindex(columns=[0, 2])
+        left_codes, self.left = pd.factorize(halves[0])
+        right_codes, self.right = pd.factorize(halves[2])
+        self.width = len(self.right) + 1
+        self.keys = pd.Index(left_codes.astype(np.int64) * self.width + right_codes)
+        self.counts = table.to_numpy(dtype=np.float64)
+
+    def counts_of(self, left, right) -> np.ndarray:
+        """How often each (left, right) pair occurs in the table (0 for unseen)."""
+        left, right = factorize(left), factorize(right)
+        width = len(right.values) + 1
+        codes, distinct = pd.factorize(left.codes.astype(np.int64) * width + right.codes)
+        # Each distinct pair's halves as codes into the table's halves (-1: not in the table).
+        learned_left = self.left.get_indexer(pd.Series(left.values, dtype="str"))[distinct // width]
+        learned_right = self.right.get_indexer(pd.Series(right.values, dtype="str"))[distinct % width]
+        both = (learned_left >= 0) & (learned_right >= 0)
+        at = self.keys.get_indexer(np.where(both, learned_left * self.width + learned_right, -1))
+        counts = np.where(at >= 0, self.counts[np.maximum(at, 0)], 0.0) if len(self.counts) else np.zeros(len(at))
+        return counts[codes] if len(counts) else np.zeros(len(codes))
+
+
+def pair_counts(left, right, table: pd.Series | PairLookup) -> np.ndarray:
     """How often each (left, right) pair occurs in a learned pair table (0 for unseen)."""
-    codes, keys = _pair_keys(left, right)
-    counts = table.reindex(keys).fillna(0).to_numpy(dtype=np.float64)
-    return counts[codes] if len(counts) else np.zeros(len(codes))
+    return (table if isinstance(table, PairLookup) else PairLookup(table)).counts_of(left, right)
 
 
 def right_totals(table: pd.Series) -> pd.Series:

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from core.features import signals
 from core.features.catalog import EMAIL_FEATURES, EMAIL_FEATURES_BY_NAME
-from core.features.counting import pair_table, value_counts
+from core.features.counting import PairLookup, pair_table, value_counts
 from core.features.measures import Measures
 from core.features.parsing import ParsedLog
 from core.features.registry import SCALE_FLOOR, ReasonText, encode
@@ -72,6 +72,19 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
         self.internal_min_share = internal_min_share
         self.lookalike_max_edits = lookalike_max_edits
         self.clip = clip
+
+    def __getstate__(self):
+        # Lookups built from the count tables are this process's, never part of a saved bundle.
+        state = dict(super().__getstate__())  # a copy: the lookups stay in this object
+        state.pop("_pair_lookups", None)
+        return state
+
+    def pair_lookup(self, table: str) -> PairLookup:
+        """The learned pair table ``counts_[table]`` indexed for lookups (built once per process)."""
+        lookups = self.__dict__.setdefault("_pair_lookups", {})
+        if table not in lookups:
+            lookups[table] = PairLookup(self.counts_[table])
+        return lookups[table]
 
     # -- fitting ------------------------------------------------------------------------
 
@@ -242,12 +255,15 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
 
     # -- explanations ---------------------------------------------------------------------
 
-    def reasons(self, feature: str, described: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
+    def reasons(
+        self, feature: str, described: pd.DataFrame, frame: pd.DataFrame, rows: np.ndarray | None = None
+    ) -> pd.Series:
         """Short reasons in email terms for rows whose top feature is ``feature`` (vectorized).
 
-        ``described`` holds at least that feature and ``recipient_n`` for the rows of ``frame``.
+        ``described`` holds at least that feature and ``recipient_n`` for the messages of
+        ``frame`` at positions ``rows`` (all of them when None), and gives the reasons' index.
         """
-        return EMAIL_FEATURES_BY_NAME[feature].reason(ReasonText(feature, described, frame, self))
+        return EMAIL_FEATURES_BY_NAME[feature].reason(ReasonText(feature, described, frame, self, rows))
 
 
 class CountTables(NamedTuple):

@@ -58,8 +58,11 @@ class FeatureSet(Protocol):
         """Per field (sender, recipient, subject): True where the value never occurred in training."""
         ...
 
-    def reasons(self, feature: str, described: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
-        """Short reasons for the rows of ``frame`` whose top feature source is ``feature``."""
+    def reasons(
+        self, feature: str, described: pd.DataFrame, frame: pd.DataFrame, rows: np.ndarray | None = None
+    ) -> pd.Series:
+        """Short reasons, indexed like ``described``, for the messages of ``frame`` at positions
+        ``rows`` (all when None) whose top feature source is ``feature``."""
         ...
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray: ...

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from core.features import counting
-from core.features.counting import counts_in, pair_counts, right_totals
+from core.features.counting import PairLookup, counts_in, pair_counts, right_totals
 from core.features.parsing import Factors, ParsedLog, Recipients, per_distinct_frame
 from core.features.signals import sender_shape, subject_shape, within_file_context
 
@@ -39,6 +39,10 @@ class Measures:
         self.parsed = parsed
         self.n = parsed.n
         self.own = own
+
+    def pair_lookup(self, table: str) -> PairLookup:
+        """A learned pair table (``counts[table]``) ready for ``pair_counts``."""
+        return self.preprocessor.pair_lookup(table)
 
     # -- recipients: one entry per (row, recipient address)
 
@@ -81,7 +85,7 @@ class Measures:
     @functools.cached_property
     def pair_counts(self) -> np.ndarray:
         """Per entry: how often this sender wrote to this recipient in training."""
-        learned = pair_counts(self.sender_per_recipient, self.recipients.address, self.counts["pair"])
+        learned = pair_counts(self.sender_per_recipient, self.recipients.address, self.pair_lookup("pair"))
         return learned - self.own_per_recipient
 
     # -- sender
@@ -108,7 +112,7 @@ class Measures:
     @functools.cached_property
     def name_with_address_total(self) -> np.ndarray:
         """How often this display name came with this address in training (own occurrence included)."""
-        return pair_counts(self.parsed.sender_factors, self.parsed.sender_name_factors, self.counts["sender_name"])
+        return pair_counts(self.parsed.sender_factors, self.parsed.sender_name_factors, self.pair_lookup("sender_name"))
 
     # -- subject
 

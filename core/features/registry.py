@@ -106,24 +106,41 @@ def by_name(features: tuple[Feature, ...]) -> dict[str, Feature]:
 class ReasonText:
     """What a reason is written from, for the rows whose top feature is one ``Feature``.
 
-    ``value`` is that feature's readable value (indexed like ``frame``); the text pieces
-    below are computed only if a reason uses them.
+    ``value`` is that feature's readable value (indexed like ``described``); the text pieces
+    below are computed only if a reason uses them. The messages are ``frame``'s rows at
+    positions ``rows`` (all of them when None), taken only when a reason reads the sender or
+    the time: most reasons never do, and taking text rows costs more than writing the reason.
     """
 
-    def __init__(self, name: str, described: pd.DataFrame, frame: pd.DataFrame, preprocessor: EmailFeatures):
-        self.described, self.frame, self.preprocessor = described, frame, preprocessor
+    def __init__(
+        self,
+        name: str,
+        described: pd.DataFrame,
+        frame: pd.DataFrame,
+        preprocessor: EmailFeatures,
+        rows: np.ndarray | None = None,
+    ):
+        self.described, self.preprocessor = described, preprocessor
+        self._messages, self._rows = frame, rows
+        self.index = described.index
         self.value = self.other(name)
+
+    @functools.cached_property
+    def frame(self) -> pd.DataFrame:
+        """The messages these reasons are for (sender, time), indexed like ``described``."""
+        frame = self._messages if self._rows is None else self._messages.iloc[self._rows]
+        return frame.set_axis(self.index)
 
     def other(self, name: str) -> pd.Series:
         """Another feature's readable value for these rows (``recipient_n`` is always there)."""
-        return self.described[name].set_axis(self.frame.index)
+        return self.described[name]
 
     def pick(self, condition, if_true, if_false) -> pd.Series:
         """Per row, ``if_true`` where ``condition`` holds, else ``if_false`` (texts or Series)."""
-        return pd.Series(np.where(condition, if_true, if_false), index=self.frame.index, dtype=object)
+        return pd.Series(np.where(condition, if_true, if_false), index=self.index, dtype=object)
 
     def always(self, text: str) -> pd.Series:
-        return pd.Series(text, index=self.frame.index, dtype=object)
+        return pd.Series(text, index=self.index, dtype=object)
 
     @functools.cached_property
     def count(self) -> pd.Series:

@@ -92,20 +92,23 @@ class SeedFeatures(TransformerMixin, BaseEstimator):
             index=X.index,
         )
 
-    def reasons(self, feature: str, described: pd.DataFrame, frame: pd.DataFrame) -> pd.Series:
+    def reasons(
+        self, feature: str, described: pd.DataFrame, frame: pd.DataFrame, rows: np.ndarray | None = None
+    ) -> pd.Series:
         """Short reasons for rows whose top feature is ``feature`` (vectorized)."""
         is_new = described[feature].to_numpy(bool)
         if feature == "unix_time":
-            when = frame[TIME].dt.strftime("%Y-%m-%d %H:%M UTC")
+            times = frame[TIME] if rows is None else frame[TIME].iloc[rows]
+            when = times.dt.strftime("%Y-%m-%d %H:%M UTC").to_numpy(dtype=object)
             return pd.Series(
                 np.where(is_new, "sent " + when + ", outside the training period", "sent " + when + ", unusual time"),
-                index=frame.index,
+                index=described.index,
                 dtype=object,
             )
         what = feature.split("_")[0]
         return pd.Series(
             np.where(is_new, f"{what} never seen in training", f"{what} unusual for the model"),
-            index=frame.index,
+            index=described.index,
             dtype=object,
         )
 
