@@ -501,3 +501,6 @@ def test_pair_lookups_are_never_saved_with_the_preprocessor(demo_log):
     assert b"_pair_lookups" not in saved and b"PairLookup" not in saved
     assert pre.__dict__.get("_pair_lookups")  # still kept for the next chunk
     np.testing.assert_array_equal(pickle.loads(saved).transform(frame.iloc[half:]), expected)
+    # Refitted on other mail, the same object looks pairs up in its new tables, not the old ones.
+    refitted = pre.fit(frame.iloc[half:]).describe(frame.iloc[half:])
+    np.testing.assert_array_equal(refitted, EmailFeatures().fit(frame.iloc[half:]).describe(frame.iloc[half:]))

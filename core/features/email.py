@@ -148,6 +148,7 @@ class EmailFeatures(TransformerMixin, BaseEstimator):
     def _set_counts(self, tables: CountTables) -> None:
         """Take ``tables`` as the learned counts; derive the organisation's and the familiar domains."""
         self.counts_ = dict(tables.counts)
+        self.__dict__.pop("_pair_lookups", None)  # built from the previous counts, if refitted
         self.n_train_ = int(tables.n_train)
         self.ngram_df_ = np.asarray(tables.ngram_df, dtype=np.float64)
         self.train_keys_ = np.asarray(tables.train_keys)
