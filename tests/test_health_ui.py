@@ -141,6 +141,8 @@ def test_verdict_text_escapes_addresses_in_the_reasons(shifted_report):
         ("tick`s@x.com costs $5", r"``tick`s@x.com`` costs \$5"),
         ("`s@x.com", r"`` `s@x.com ``"),
         ("no address here: #1 [x](y)", r"no address here\: \#1 \[x\]\(y\)"),
+        ("visit WWW.EVIL.EXAMPLE now", r"visit `WWW.EVIL.EXAMPLE` now"),
+        ("a&commat;evil.example and AT&amp;T", r"a\&commat;evil\.example and AT\&amp;T"),
     ],
 )
 def test_markdown_text_sets_addresses_and_urls_as_code(text, expected):

@@ -45,16 +45,16 @@ def duration_text(seconds: float | None) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~$@:])")
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~$@:&])")
 # What GitHub-flavoured markdown turns into a link even with every character escaped (it links
 # addresses and URLs in the text after escapes are read): an address, a URL, a www. name.
-_LINKABLE = re.compile(r"[^\s,;]*(?:@|://|www\.)[^\s,;]*")
+_LINKABLE = re.compile(r"[^\s,;]*(?:@|://|www\.)[^\s,;]*", re.IGNORECASE)
 _TRAILING = ".:!?)]'\""
 
 
 def markdown_text(text: str) -> str:
     """Text from the log (addresses, subjects) made literal inside ``st.markdown`` / ``st.success``:
-    every markdown and LaTeX (``$``) character escaped, and addresses and URLs set as code, which
+    every markdown, LaTeX (``$``) and entity (``&``) character escaped, and addresses and URLs set as code, which
     markdown never turns into a link (a sender's address must not become a ``mailto:`` link)."""
     text, parts, done = str(text), [], 0
     for found in _LINKABLE.finditer(text):
