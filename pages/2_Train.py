@@ -175,7 +175,7 @@ def _progress_view(current: TrainingJob) -> None:
     shown = max(len(steps), min(total, 10))  # readable even for long runs
     title = "Screening fit: loss so far" if current.stage == "screening" else "Loss so far"
     st.plotly_chart(
-        charts.loss_curve(current.history, title, epochs=shown), width="stretch", key=state.TRAIN_LIVE_CURVE
+        charts.loss_curve(current.history, title, epochs=shown, live=True), width="stretch", key=state.TRAIN_LIVE_CURVE
     )
 
 

@@ -748,11 +748,13 @@ def test_loss_curve_has_train_and_validation():
     assert fig.layout.yaxis.range is None  # the curves set the loss axis
 
 
-def test_loss_curve_before_the_first_epoch_says_it_is_waiting():
-    fig = charts.loss_curve({}, epochs=50)
+def test_an_empty_loss_curve_says_why():
+    fig = charts.loss_curve({}, epochs=50, live=True)
     assert not fig.data
     assert list(fig.layout.yaxis.range) == [0, 1]  # a loss is never negative
     assert fig.layout.annotations[0].text == "waiting for the first epoch"
+    # A finished model saved without its history (older bundles) is not "waiting".
+    assert charts.loss_curve({}).layout.annotations[0].text == "no loss history saved with this model"
 
 
 def test_error_histogram_splits_at_threshold_and_draws_line():

@@ -33,8 +33,10 @@ def _layout(fig: go.Figure, title: str, height: int = 360, **kwargs) -> go.Figur
     return fig
 
 
-def loss_curve(history: dict, title: str = "Training loss", epochs: int | None = None, height: int = 360) -> go.Figure:
-    """Train and validation loss per epoch (1-based)."""
+def loss_curve(
+    history: dict, title: str = "Training loss", epochs: int | None = None, height: int = 360, *, live: bool = False
+) -> go.Figure:
+    """Train and validation loss per epoch (1-based); ``live``: a training still running."""
     fig = go.Figure()
     loss = list(history.get("loss") or [])
     val = list(history.get("val_loss") or [])
@@ -64,10 +66,10 @@ def loss_curve(history: dict, title: str = "Training loss", epochs: int | None =
         title="epoch", range=[0.5, n + 0.5], tickformat="d", dtick=max(1, round(n / 10)) if n <= 200 else None
     )
     fig.update_yaxes(title="loss (MSE)")
-    if not loss and not val:  # before the first epoch: an empty loss axis, not Plotly's -1 to 4
+    if not loss and not val:  # an empty loss axis, not Plotly's -1 to 4, and why it is empty
         fig.update_yaxes(range=[0, 1])
-        waiting = dict(text="waiting for the first epoch", x=0.5, y=0.5, xref="paper", yref="paper")
-        fig.add_annotation(**waiting, showarrow=False)
+        why = "waiting for the first epoch" if live else "no loss history saved with this model"
+        fig.add_annotation(text=why, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False)
     return fig
 
 
