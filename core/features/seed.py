@@ -99,7 +99,7 @@ class SeedFeatures(TransformerMixin, BaseEstimator):
         is_new = described[feature].to_numpy(bool)
         if feature == "unix_time":
             times = frame[TIME] if rows is None else frame[TIME].iloc[rows]
-            when = times.dt.strftime("%Y-%m-%d %H:%M UTC").to_numpy(dtype=object)
+            when = times.dt.strftime("%Y-%m-%d %H:%M UTC").set_axis(described.index)
             return pd.Series(
                 np.where(is_new, "sent " + when + ", outside the training period", "sent " + when + ", unusual time"),
                 index=described.index,
