@@ -58,9 +58,7 @@ def markdown_text(text: str) -> str:
     markdown never turns into a link (a sender's address must not become a ``mailto:`` link)."""
     text, parts, done = str(text), [], 0
     for found in _LINKABLE.finditer(text):
-        linkable = found.group().rstrip(_TRAILING)
-        if not linkable:
-            continue
+        linkable = found.group().rstrip(_TRAILING)  # never empty: its "@", "/" or "www" is not stripped
         parts += [_MARKDOWN_SPECIAL.sub(r"\\\1", text[done : found.start()]), _code_span(linkable)]
         done = found.start() + len(linkable)
     return "".join([*parts, _MARKDOWN_SPECIAL.sub(r"\\\1", text[done:])])
