@@ -392,6 +392,14 @@ def test_carry_over_marks_known_senders_and_orders_them():
     assert carry_over_order(marked)["UUID"].tolist() == ["old-1", "new-1", "new-3", "new-2"]
 
 
+def test_carry_over_without_verdicts_gives_the_columns_a_lookup_that_finds_nothing_gives():
+    scores = scores_frame(
+        [{"UUID": f"u-{i}", "Sender": f"s{i}@else.example", "error": float(i)} for i in range(5)]
+    ).set_axis([10, 3, 7, 0, 1])
+    nothing_found = carry_over(scores, {"elsewhere": "confirmed"}, {"nobody@else.example": "benign"})
+    pd.testing.assert_frame_equal(carry_over(scores, {}, {}), nothing_found)
+
+
 def test_sender_verdicts_across_runs(db_url):
     ws = Workspace(db_url)
     run = record(ws)

@@ -209,6 +209,9 @@ def scoring_marks(workspace) -> ScoringMarks:
 def carry_over(scores: pd.DataFrame, uuid_verdicts: dict[str, str], sender_verdicts: dict[str, str]) -> pd.DataFrame:
     """``scores`` with ``verdict`` (the message's own earlier verdict, by UUID) and ``carry_over``
     (``known_confirmed_sender`` / ``known_benign_sender`` from verdicts on the sender's mail)."""
+    if not uuid_verdicts and not sender_verdicts:  # no verdicts yet: a million UUIDs not looked up for nothing
+        blank = pd.Series("", index=scores.index, dtype="str")
+        return scores.assign(**{VERDICT: blank, CARRY_OVER: blank})
     verdict = scores[UUID].astype(str).map(uuid_verdicts).fillna("")
     if sender_verdicts:
         sender = sender_address(scores[SENDER]).map(sender_verdicts)
