@@ -8,6 +8,8 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from core.errors import DataError
 from core.workspace import (
@@ -25,6 +27,7 @@ from core.workspace import (
     threshold_for_precision,
     training_selection,
 )
+from core.workspace.models import FlaggedRow
 from tests.workspace_helpers import sample_scores, scores_frame
 
 THRESHOLD = 1.0
@@ -71,6 +74,36 @@ def test_bulk_verdicts_are_audited_old_to_new(db_url):
     assert json.loads(trail[0].old)["verdict"] is None and json.loads(trail[0].new)["verdict"] == "benign"
     assert json.loads(trail[2].old)["verdict"] == "benign" and json.loads(trail[2].new)["verdict"] == "confirmed"
     assert ws.verdicts_by_uuid() == {"msg-005": "confirmed", "msg-007": "benign"}
+
+
+def test_a_run_stores_each_flagged_row_as_scored(db_url):
+    # Values that look like SQL parameters or quoting, non-ASCII text, a row without a readable
+    # time and an error that must come back to the last bit: the rows go in through the driver.
+    hostile = ["%(run_id)s and ? and :uuid", 'O\'Brien "quoted" ; DROP TABLE runs', "Größe 件名 \U0001f4e7"]
+    scores = scores_frame(
+        [
+            {"UUID": f"m-{i}", "Sender": f"s{i}@else.example", "error": 1.0 + i / 3, "Subject": hostile[i % 3]}
+            for i in range(7)
+        ]
+    ).set_axis([40, 41, 42, 7, 8, 9, 3])
+    scores.loc[8, "Time Processed"] = pd.NaT
+    ws = Workspace(db_url)
+    rule = ws.add_rule("sender", "s5@else.example")
+    run = record(ws, ws.apply_rules(scores, THRESHOLD))
+    stored = ws.flagged(run.id, include_suppressed=True).sort_values("position", ignore_index=True)
+    above = scores.iloc[1:].reset_index(drop=True)  # the first row's error is at the threshold
+    assert stored["position"].tolist() == list(range(1, 7))
+    for column in ["UUID", "Sender", "Recipient", "Subject", "top_field", "reason"]:
+        assert stored[column].tolist() == above[column].tolist(), column
+    assert stored["reconstruction_error"].tolist() == above["reconstruction_error"].tolist()
+    pd.testing.assert_series_equal(stored["Time Processed"], above["Time Processed"], check_dtype=False)
+    assert stored["suppressed_by"].tolist() == [pd.NA] * 4 + [rule.id, pd.NA]
+    assert (stored["verdict"] == "").all() and stored["verdict_at"].isna().all()
+    # Stored as SQLAlchemy stores a value of the column's type: a query binding the same time finds the rows.
+    with Session(ws.engine) as session:
+        at = above["Time Processed"].iloc[2].to_pydatetime()
+        found = session.scalars(select(FlaggedRow.uuid).where(FlaggedRow.time_processed == at)).all()
+    assert sorted(found) == sorted(above.loc[above["Time Processed"] == at, "UUID"])
 
 
 def test_a_uuid_not_in_the_run_writes_nothing(db_url):
