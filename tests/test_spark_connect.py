@@ -3,7 +3,7 @@
 The test starts a real Connect server (``SparkConnectServer`` from pyspark's own jars, on
 ``local[2]`` and a free port) whose Python workers know nothing of this project: no
 PYTHONPATH, another working folder. ``detect --engine spark --master sc://…`` must ship the
-code itself (``addArtifacts``), carry the detector in the task closure (no broadcasts under
+code itself (``addArtifacts``), ship the detector once as a file artifact (no broadcasts under
 Connect) and give the local engine's scores row by row. Skips without pyspark or Java, fails
 under CI=true.
 """
@@ -126,7 +126,7 @@ def test_detect_through_spark_connect_gives_the_local_scores(connect_url, small_
 
 def test_train_through_spark_connect_gives_the_classic_spark_bundle(connect_url, small_csv, spark, tmp_path):
     """``train --engine spark --master sc://…``: the count tables are Spark group-bys on the
-    server, the screening runs in its executors (the detector in the task closure), the network
+    server, the screening runs in its executors (the detector shipped as a file artifact), the network
     fits on the client. The bundle equals the one a classic Spark session trains from the same
     log: same split, same trimmed rows, same tables, same network and threshold."""
     artifacts = tmp_path / "artifacts"
@@ -154,3 +154,46 @@ def test_train_through_spark_connect_gives_the_classic_spark_bundle(connect_url,
     log = read_log(small_csv)
     errors = score_log(connect, log)[ERROR].to_numpy()
     assert np.isfinite(errors[log.scorable]).all()
+
+
+SHIP_THROUGH_CONNECT = """
+import pickle, sys
+import numpy as np
+import pandas as pd
+from pyspark.sql import SparkSession
+from core.spark.scoring import _Shipped
+from core.spark.session import ship_code
+
+spark = SparkSession.builder.remote(sys.argv[1]).getOrCreate()
+ship_code(spark)
+value = {"weights": np.arange(500_000, dtype=np.float64)}  # 4 MB
+shipped = _Shipped(spark, value)
+again = _Shipped(spark, value)  # the same content shipped twice in a session
+
+
+def sums(batches):
+    for batch in batches:
+        total = float(shipped.get()["weights"].sum() + again.get()["weights"].sum())
+        yield pd.DataFrame({"total": [total] * len(batch)})
+
+
+totals = spark.range(4).repartition(2).mapInPandas(sums, "total double").toPandas()["total"]
+print(len(pickle.dumps(shipped)), totals.nunique(), totals.iloc[0])
+"""
+
+
+def test_a_shipped_detector_travels_once_as_a_file_not_in_every_task(connect_url, tmp_path):
+    """Under Spark Connect the detector is uploaded once as a file artifact; what each task's
+        closure carries is its name. Executors read the same value; shipping it again is allowed; the
+    client keeps no copy of what it uploaded."""
+    scratch = tmp_path / "client-tmp"
+    scratch.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(scratch)}
+    run = subprocess.run(
+        [sys.executable, "-c", SHIP_THROUGH_CONNECT, connect_url], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    closure_bytes, distinct_totals, total = run.stdout.split()
+    assert int(closure_bytes) < 2_000  # the 4 MB value is not in the closure
+    assert int(distinct_totals) == 1 and float(total) == 2 * float(np.arange(500_000).sum())
+    assert not list(scratch.glob("email-ad-*"))  # the uploaded code and value leave no files behind

@@ -4,7 +4,8 @@ The within-file context is computed by Spark (``core.spark.context``); everythin
 (features, the NumPy forward pass, errors, reasons) runs in the executors over Arrow
 batches with ``mapInPandas``, through ``core.scoring.score_rows`` — the very function the
 local ``score_log`` calls on each chunk. The detector (fitted tables and dense weights, no
-Keras model) is broadcast once and unpickled once per Python worker.
+Keras model) is shipped once (a broadcast; a file artifact under Spark Connect) and unpickled once
+per Python worker.
 
 Thresholds: ``--threshold`` is used as given; ``--percentile``/``--rate`` are exact (the local
 engine's NumPy quantile on the same errors) up to ``EXACT_ROWS`` scored rows, and above that
@@ -15,8 +16,11 @@ whose rank is within ``QUANTILE_ERROR * n`` of the exact rank. ``--top N`` is al
 from __future__ import annotations
 
 import copy
+import hashlib
 import pickle
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -58,20 +62,32 @@ def shippable(detector):
 
 
 class _Shipped:
-    """A pickled value (the light detector, the workspace's marks) as a broadcast variable
-    (classic Spark) or inside the task closure (Spark Connect, where broadcasts don't exist)."""
+    """A pickled value (the light detector, the workspace's marks), shipped once per executor:
+    a broadcast variable on classic Spark; under Spark Connect, where broadcasts don't exist,
+    a file artifact named by its content (``addArtifacts(..., file=True)``), which each node
+    downloads once and each Python worker reads once."""
 
     def __init__(self, spark, value):
         payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        self.key = id(self), len(payload)
+        self.key = hashlib.sha256(payload).hexdigest()
+        self.broadcast, self.file = None, None
         try:
-            self.broadcast, self.payload = spark.sparkContext.broadcast(payload), None
+            self.broadcast = spark.sparkContext.broadcast(payload)
         except Exception:  # Spark Connect: no SparkContext on the client
-            self.broadcast, self.payload = None, payload
+            self.file = f"email-ad-{self.key[:32]}.pkl"  # same content, same name: adding it again is allowed
+            with tempfile.TemporaryDirectory(prefix="email-ad-ship-") as folder:
+                path = Path(folder) / self.file
+                path.write_bytes(payload)
+                spark.addArtifacts(str(path), file=True)  # uploaded before it returns
 
     def get(self):
         if self.key not in _SHIPPED:
-            payload = self.broadcast.value if self.broadcast is not None else self.payload
+            if self.broadcast is not None:
+                payload = self.broadcast.value
+            else:
+                from pyspark import SparkFiles
+
+                payload = Path(SparkFiles.get(self.file)).read_bytes()
             if len(_SHIPPED) >= _SHIPPED_KEEP:
                 _SHIPPED.clear()
             _SHIPPED[self.key] = pickle.loads(payload)

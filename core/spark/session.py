@@ -78,9 +78,9 @@ def ship_code(spark) -> None:
     from pathlib import Path
 
     package = Path(__file__).resolve().parents[1]
-    folder = Path(tempfile.mkdtemp(prefix="email-ad-code-"))
-    archive = folder / "email_ad_core.zip"
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
-        for source in sorted(package.rglob("*.py")):
-            zipped.write(source, Path(package.name) / source.relative_to(package))
-    spark.addArtifacts(str(archive), pyfile=True)
+    with tempfile.TemporaryDirectory(prefix="email-ad-code-") as folder:
+        archive = Path(folder) / "email_ad_core.zip"
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+            for source in sorted(package.rglob("*.py")):
+                zipped.write(source, Path(package.name) / source.relative_to(package))
+        spark.addArtifacts(str(archive), pyfile=True)  # uploaded before it returns: the folder can go
