@@ -101,6 +101,14 @@ def test_recipient_counts_equal_the_parsed_lists_on_hostile_text():
     assert expected[9] == 2 and expected[-1] == 6  # every space and separator splits addresses
 
 
+@pytest.mark.parametrize("method", ["isdecimal", "isspace"])
+def test_the_code_point_tables_are_pythons_own_answers(method):
+    from core.features.parsing import _unicode_table
+
+    python = np.array([getattr(chr(c), method)() for c in range(0x110000)])
+    np.testing.assert_array_equal(_unicode_table(method), python)
+
+
 def test_scoring_training_rows_leaves_their_own_occurrence_out(demo_log):
     frame = demo_log.frame[demo_log.scorable]
     pre = EmailFeatures().fit(frame)

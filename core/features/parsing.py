@@ -218,10 +218,13 @@ class Codepoints:
 
 @functools.cache
 def _unicode_table(method: str) -> np.ndarray:
-    """Per code point, ``chr(c).<method>()`` (``isdecimal``, ``isspace``): built once, 1.1 MB."""
-    table = np.zeros(0x110000, dtype=bool)
-    table[[c for c in range(0x110000) if getattr(chr(c), method)()]] = True
-    return table
+    """Per code point, ``chr(c).<method>()`` (``isdecimal``, ``isspace``): built once, 1.1 MB.
+
+    NumPy's string functions over every code point at once (0.03 s; a loop over ``chr`` took
+    0.6 s in every process and Spark worker). Code point 0 reads as NumPy's empty string, for
+    which both methods are false, as for ``chr(0)``."""
+    every_character = np.arange(0x110000, dtype=np.uint32).view("<U1")
+    return getattr(np.strings, method)(every_character)
 
 
 # --------------------------------------------------------------------------- each distinct value once
