@@ -15,9 +15,10 @@ import sys
 from core.errors import DataError
 
 DEFAULT_MASTER = "local[*]"
-# Rows per Arrow batch handed to pandas in the executors: large enough that per-batch
-# overhead (one preprocessor call) is small, small enough to bound executor memory.
-ARROW_BATCH_ROWS = 50_000
+# Rows per Arrow batch handed to pandas in the executors: the local engine's chunk. A batch
+# has a fixed cost (~0.3-0.6 CPU s of pandas calls over ~70 features and reasons): per 100k rows
+# 2.62 CPU s in 50k-row batches, 2.18 s in 100k-row ones. Larger would bound memory less.
+ARROW_BATCH_ROWS = 100_000
 
 
 def spark_available() -> str | None:
