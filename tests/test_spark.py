@@ -422,3 +422,25 @@ def test_spark_train_use_verdicts_never_trims_benign_rows(spark, bursty_csv, tmp
     detector = load_bundle("judged", artifacts)
     assert detector.n_trimmed_rows_ == 0
     assert detector.n_train_rows_ + detector.n_test_rows_ == len(expected.frame)
+
+
+def test_a_classic_session_ships_by_broadcast_and_its_errors_surface(spark, monkeypatch):
+    from core.spark.scoring import _Shipped, is_connect
+
+    assert not is_connect(spark)
+    value = {"weights": np.arange(1000.0)}
+    shipped = _Shipped(spark, value)
+    assert shipped.broadcast is not None and shipped.file is None
+
+    def total(batches):
+        for batch in batches:
+            yield pd.DataFrame({"total": [float(shipped.get()["weights"].sum())] * len(batch)})
+
+    assert set(spark.range(4).repartition(2).mapInPandas(total, "total double").toPandas()["total"]) == {499500.0}
+
+    def fails(payload):
+        raise RuntimeError("broadcast refused")
+
+    monkeypatch.setattr(spark.sparkContext, "broadcast", fails)
+    with pytest.raises(RuntimeError, match="broadcast refused"):  # not hidden behind another way of shipping
+        _Shipped(spark, value)

@@ -223,7 +223,7 @@ def _unicode_table(method: str) -> np.ndarray:
     NumPy's string functions over every code point at once (0.03 s; a loop over ``chr`` took
     0.6 s in every process and Spark worker). Code point 0 reads as NumPy's empty string, for
     which both methods are false, as for ``chr(0)``."""
-    every_character = np.arange(0x110000, dtype=np.uint32).view("<U1")
+    every_character = np.arange(0x110000, dtype=np.uint32).view("U1")  # both in native byte order
     return getattr(np.strings, method)(every_character)
 
 

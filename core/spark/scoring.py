@@ -53,6 +53,11 @@ _SHIPPED: dict = {}
 _SHIPPED_KEEP = 4  # a job ships one or two values; older ones are dropped beyond this many
 
 
+def is_connect(spark) -> bool:
+    """Whether ``spark`` is a Spark Connect client session (no SparkContext, no broadcasts)."""
+    return type(spark).__module__.startswith("pyspark.sql.connect")
+
+
 def shippable(detector):
     """A copy of ``detector`` with what scoring needs only: the Keras model (and its path,
     which means nothing on another machine) stay behind; ``dense_layers_`` carry the weights."""
@@ -71,14 +76,16 @@ class _Shipped:
         payload = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         self.key = hashlib.sha256(payload).hexdigest()
         self.broadcast, self.file = None, None
-        try:
+        if not is_connect(spark):
             self.broadcast = spark.sparkContext.broadcast(payload)
-        except Exception:  # Spark Connect: no SparkContext on the client
-            self.file = f"email-ad-{self.key[:32]}.pkl"  # same content, same name: adding it again is allowed
-            with tempfile.TemporaryDirectory(prefix="email-ad-ship-") as folder:
-                path = Path(folder) / self.file
-                path.write_bytes(payload)
-                spark.addArtifacts(str(path), file=True)  # uploaded before it returns
+            return
+        self.file = f"email-ad-{self.key[:32]}.pkl"  # same content, same name: adding it again is allowed
+        with tempfile.TemporaryDirectory(prefix="email-ad-ship-") as folder:
+            path = Path(folder) / self.file
+            path.write_bytes(payload)
+            # Uploaded before it returns (on a classic session addArtifacts would only note the
+            # path, and the file would be gone when the executors fetch it).
+            spark.addArtifacts(str(path), file=True)
 
     def get(self):
         if self.key not in _SHIPPED:

@@ -266,7 +266,8 @@ def _insert_columns(session: Session, table, columns: dict[str, list]) -> None:
     for key, values in columns.items():
         convert = table.c[key].type.dialect_impl(dialect).bind_processor(dialect)
         converted[key] = values if convert is None else [convert(v) for v in values]
-    statement = insert(table).compile(dialect=dialect, column_keys=list(columns))
+    # inline(): no RETURNING of each new id (PostgreSQL would send back one per row for nothing).
+    statement = insert(table).inline().compile(dialect=dialect, column_keys=list(columns))
     if dialect.positional:  # e.g. SQLite's ?: values in the statement's own order
         parameters = list(zip(*(converted[key] for key in statement.positiontup), strict=True))
     else:  # named (psycopg's %(name)s)
